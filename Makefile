@@ -1,0 +1,44 @@
+# The README's commands. `make demo` and `make test` each set everything up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Rebuilt whenever the dependencies change.
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-deps demo test figures clean
+
+setup: system-deps $(STAMP)
+
+# Debian's copy of Fashion-MNIST (the tests use the real dataset), where apt-get runs as root.
+system-deps:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dataset-fashion-mnist; \
+	  fi; \
+	else \
+	  echo "No root apt-get here: skipping Debian packages; Fashion-MNIST will be downloaded by torchvision."; \
+	fi
+
+# torch and torchvision first, at exactly these releases (on these machines they come from
+# local disk); then pip picks the rest from pyproject.toml.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+# Until the app lands: train the notebook's architecture with the fast recipe and evaluate it.
+demo: setup
+	$(PY) -m model.data
+	$(PY) train.py --preset fast --output-dir runs/fast
+
+test: setup
+	$(PY) -m pytest
+
+# Regenerate the README's figures from the shipped model and the dataset.
+figures: setup
+	$(PY) -m model.report --model model/pretrained --out images
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""TinyVGG on Fashion-MNIST: data, model, training, reports and the model card."""

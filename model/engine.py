@@ -1,0 +1,399 @@
+"""Training and evaluation: train_one_epoch, evaluate and fit, with checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from model.config import TrainConfig
+from model.files import atomic_path
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class EvalResult:
+    """Per-sample loss and accuracy over a whole split, plus every prediction."""
+
+    loss: float
+    accuracy: float
+    predictions: torch.Tensor
+    num_samples: int
+
+
+@dataclass
+class EpochState:
+    """Where training stands inside one epoch; saved on interruption so resume is exact."""
+
+    epoch: int
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    generator_state: torch.Tensor | None = None
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    train_images: int = 0
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; the state was saved to `checkpoint`."""
+
+    def __init__(self, signum: int, checkpoint: Path, epoch: int) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.epoch = epoch
+        super().__init__(f"{signal.Signals(signum).name} during epoch {epoch}; state saved to {checkpoint}")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or belongs to a different recipe."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for "auto"; otherwise the named device, if it exists."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps was asked for, but this PyTorch has no MPS support; use --device cpu")
+    return torch.device(name)
+
+
+def to_inputs(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], the model's input."""
+    return images.unsqueeze(1).float().div_(255)
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random horizontal flip and a random shift of up to `max_shift` pixels, per image."""
+    n, _, h, w = x.shape
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    shifts = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
+    padded = F.pad(x, (max_shift,) * 4)
+    rows = (shifts[0][:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (shifts[1][:, None] + torch.arange(w, device=x.device))[:, None, :]
+    return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    batch_size: int,
+    state: EpochState,
+    seed: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    augment: bool = False,
+    memory_format: torch.memory_format = torch.contiguous_format,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: bool = False,
+) -> EpochState:
+    """Train over one shuffled pass of the in-memory images, from `state.step` on.
+
+    The shuffle and augmentation come from a generator seeded by (seed, epoch),
+    whose state travels in `state`, so stopping after any batch and continuing
+    later gives the same weights as never stopping. Returns the updated state;
+    `state.step` is short of the batch count only if `should_stop()` said so.
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    if state.generator_state is not None:
+        generator.set_state(state.generator_state)
+    num_batches = math.ceil(len(images) / batch_size)
+    model.train()
+    bar = tqdm(
+        total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress
+    )
+    start = time.perf_counter()
+    for step in range(state.step, num_batches):
+        index = order[step * batch_size : (step + 1) * batch_size]
+        x = to_inputs(images[index])
+        y = labels[index]
+        if augment:
+            x = augment_batch(x, generator)
+        logits = model(x.contiguous(memory_format=memory_format))
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+
+        state.step = step + 1
+        state.loss_sum += loss.item() * len(y)
+        state.correct += int((logits.argmax(1) == y).sum())
+        state.seen += len(y)
+        bar.update()
+        bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}", refresh=False)
+        if should_stop() and state.step < num_batches:
+            break
+    bar.close()
+    state.seconds += time.perf_counter() - start
+    state.generator_state = generator.get_state()
+    return state
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int = 1000,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> EvalResult:
+    """Per-sample cross-entropy and accuracy of `model` on uint8 images."""
+    model.eval()
+    loss_sum = 0.0
+    predictions = []
+    for start in range(0, len(images), batch_size):
+        x = to_inputs(images[start : start + batch_size]).contiguous(memory_format=memory_format)
+        logits = model(x)
+        loss_sum += float(F.cross_entropy(logits, labels[start : start + batch_size], reduction="sum"))
+        predictions.append(logits.argmax(1))
+    predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    n = len(labels)
+    return EvalResult(
+        loss=loss_sum / max(n, 1),
+        accuracy=float((predicted == labels).sum()) / max(n, 1),
+        predictions=predicted.cpu(),
+        num_samples=n,
+    )
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+        )
+    return None
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], int | None]]:
+    """Turn SIGINT and SIGTERM into a flag the loop polls between batches.
+
+    Yields a function returning the signal number received, or None.
+    """
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    config: TrainConfig,
+    output_dir: Path,
+    *,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    device: torch.device = torch.device("cpu"),
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train for `config.epochs`, evaluating and checkpointing after every epoch.
+
+    With `config.resume`, continues from `output_dir/checkpoint.pt` to the same
+    result as an uninterrupted run. On SIGINT/SIGTERM saves the exact position
+    and raises `TrainingInterrupted`.
+    """
+    checkpoint_path = output_dir / CHECKPOINT_NAME
+    # channels_last is much faster for convolutions on CPU (oneDNN) and on recent GPUs.
+    memory_format = torch.channels_last
+    model.to(device=device, memory_format=memory_format)
+    train_images, train_labels = (t.to(device) for t in train)
+    test_images, test_labels = (t.to(device) for t in test)
+    if val is not None:
+        val = tuple(t.to(device) for t in val)
+
+    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    torch.manual_seed(config.seed)
+
+    result = FitResult()
+    state = EpochState(epoch=1)
+    if config.resume:
+        state = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, result, config)
+        model.to(memory_format=memory_format)
+        if state.epoch > config.epochs:
+            log(f"{checkpoint_path} is already complete ({config.epochs} epochs); nothing to resume")
+            return result
+        log(f"resuming from {checkpoint_path}: epoch {state.epoch}, batch {state.step}/{steps_per_epoch}")
+
+    with stop_on_signals() as received:
+        while state.epoch <= config.epochs:
+            state = train_one_epoch(
+                model,
+                train_images,
+                train_labels,
+                optimizer,
+                batch_size=config.batch_size,
+                state=state,
+                seed=config.seed,
+                scheduler=scheduler,
+                augment=config.augment,
+                memory_format=memory_format,
+                should_stop=lambda: received() is not None,
+                progress=not config.no_progress,
+            )
+            if state.step < steps_per_epoch:
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
+                raise TrainingInterrupted(received() or signal.SIGINT, checkpoint_path, state.epoch)
+
+            result.train_seconds += state.seconds
+            result.train_images += state.seen
+            record = {
+                "epoch": state.epoch,
+                "train_loss": state.loss_sum / state.seen,
+                "train_accuracy": state.correct / state.seen,
+            }
+            if val is not None and len(val[0]):
+                scored = evaluate(model, *val, memory_format=memory_format)
+                record |= {"val_loss": scored.loss, "val_accuracy": scored.accuracy}
+            scored = evaluate(model, test_images, test_labels, memory_format=memory_format)
+            record |= {
+                "test_loss": scored.loss,
+                "test_accuracy": scored.accuracy,
+                "epoch_seconds": state.seconds,
+                "elapsed_seconds": result.train_seconds,
+            }
+            result.history.append(record)
+            log(_summary(record, config.epochs))
+
+            state = EpochState(epoch=state.epoch + 1)
+            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
+            if received() is not None and state.epoch <= config.epochs:
+                raise TrainingInterrupted(received(), checkpoint_path, state.epoch)
+
+    model.to(memory_format=torch.contiguous_format)
+    return result
+
+
+def _summary(record: dict[str, float], epochs: int) -> str:
+    parts = [
+        f"epoch {record['epoch']}/{epochs}",
+        f"train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.2%}",
+    ]
+    if "val_loss" in record:
+        parts.append(f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.2%}")
+    parts += [
+        f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.2%}",
+        f"{record['epoch_seconds']:.1f}s",
+    ]
+    return " | ".join(parts)
+
+
+def _save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    result: FitResult,
+    state: EpochState,
+    config: TrainConfig,
+) -> None:
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "torch_rng_state": torch.get_rng_state(),
+        "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "epoch_state": {k: v for k, v in vars(state).items()},
+        "history": result.history,
+        "train_seconds": result.train_seconds,
+        "train_images": result.train_images,
+        "recipe": config.recipe(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def _load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    result: FitResult,
+    config: TrainConfig,
+) -> EpochState:
+    if not path.is_file():
+        raise CheckpointError(f"--resume was given but {path} does not exist; run once without --resume first")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated file raises assorted errors
+        raise CheckpointError(f"{path} cannot be read ({err}); delete it and start again without --resume") from err
+    different = {
+        key: (value, checkpoint["recipe"].get(key))
+        for key, value in config.recipe().items()
+        if checkpoint["recipe"].get(key) != value
+    }
+    if different:
+        described = ", ".join(f"{k}: now {now!r}, checkpoint {then!r}" for k, (now, then) in different.items())
+        raise CheckpointError(
+            f"{path} was written by a different recipe ({described}); "
+            "rerun with the original flags, or use another --output-dir"
+        )
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    torch.set_rng_state(checkpoint["torch_rng_state"])
+    if checkpoint["cuda_rng_state"]:
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
+    result.history = checkpoint["history"]
+    result.train_seconds = checkpoint["train_seconds"]
+    result.train_images = checkpoint["train_images"]
+    return EpochState(**checkpoint["epoch_state"])

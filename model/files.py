@@ -1,0 +1,76 @@
+"""Atomic file writes: write under a temporary name, then rename, so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    The temporary name keeps the suffix, so writers that pick a format from it
+    (matplotlib, safetensors) behave as they would on the real name. On error the
+    temporary file is removed and any previous `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def move_into(src_dir: Path, dest_dir: Path) -> list[Path]:
+    """Move every file of `src_dir` into `dest_dir`, each with one atomic rename."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for src in sorted(src_dir.iterdir()):
+        if src.is_file():
+            os.replace(src, dest_dir / src.name)
+            moved.append(dest_dir / src.name)
+    return moved
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fail now, not after an hour of training, if `folder` cannot take our artifacts.
+
+    Raises:
+        OSError: With a message naming the folder and the problem.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot write to the output folder {folder}: {err.strerror or err}") from err
+    free = shutil.disk_usage(folder).free
+    if free < 50 * 2**20:
+        raise OSError(f"only {free // 2**20} MiB free on the disk of {folder}; a run needs at least 50 MiB")

@@ -1,0 +1,129 @@
+"""TinyVGG: the small VGG-style CNN of the course, with Hub save/push/pull built in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE
+from safetensors.torch import load_model
+from torch import nn
+
+from model.data import CLASS_NAMES
+
+
+class TinyVGG(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="pytorch",
+    license="mit",
+    pipeline_tag="image-classification",
+    tags=["image-classification", "fashion-mnist", "tinyvgg"],
+):
+    """Two blocks of conv3x3-ReLU-conv3x3-ReLU-maxpool2, then one linear layer.
+
+    `TinyVGG()` is exactly the model of the original notebook (10 channels, 7,740
+    parameters). Every argument is JSON-able, so the Hub mixin stores it in
+    `config.json` and `from_pretrained` rebuilds the same architecture.
+
+    Args:
+        in_channels: Channels of the input images (1 for Fashion-MNIST).
+        hidden_units: Channels of both blocks, or a list with one width per block.
+        num_classes: Size of the output layer.
+        class_names: One name per output, in label order; they travel with the weights.
+        batch_norm: Add BatchNorm after every convolution.
+        dropout: Dropout probability before the classifier (0 disables it).
+        input_mean: Subtracted from the [0, 1] input inside `forward`.
+        input_std: The input is divided by it inside `forward`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden_units: int | list[int] = 10,
+        num_classes: int = 10,
+        class_names: Sequence[str] = CLASS_NAMES,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        input_mean: float = 0.0,
+        input_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        widths = [hidden_units, hidden_units] if isinstance(hidden_units, int) else list(hidden_units)
+        if len(widths) != 2 or any(w < 1 for w in widths):
+            raise ValueError(f"hidden_units must be a positive int or two positive ints, got {hidden_units!r}")
+        if len(class_names) != num_classes:
+            raise ValueError(f"got {len(class_names)} class_names for num_classes={num_classes}")
+        if input_std <= 0:
+            raise ValueError(f"input_std must be positive, got {input_std}")
+        self.class_names = list(class_names)
+        self.input_mean = float(input_mean)
+        self.input_std = float(input_std)
+        # The module names are the notebook's, so its state dicts load unchanged.
+        self.conv_block_1 = _conv_block(in_channels, widths[0], batch_norm)
+        self.conv_block_2 = _conv_block(widths[0], widths[1], batch_norm)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # Two 2x2 poolings turn 28x28 into 7x7.
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[1] * 7 * 7, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
+        if self.input_mean != 0.0 or self.input_std != 1.0:
+            x = (x - self.input_mean) / self.input_std
+        return self.classifier(self.dropout(self.conv_block_2(self.conv_block_1(x))))
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs,
+    ) -> TinyVGG:
+        # The mixin defaults to non-strict loading and falls back to a pickled
+        # `pytorch_model.bin`; we only ever read safetensors, with every key checked.
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            weights = Path(model_id) / SAFETENSORS_SINGLE_FILE
+            if not weights.is_file():
+                raise FileNotFoundError(
+                    f"{weights} not found: a TinyVGG folder needs {SAFETENSORS_SINGLE_FILE} next to config.json "
+                    "(train one with `python train.py`)"
+                )
+        else:
+            weights = hf_hub_download(
+                repo_id=model_id,
+                filename=SAFETENSORS_SINGLE_FILE,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        load_model(model, str(weights), strict=strict, device=map_location)
+        return model.eval()
+
+
+def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for channels in (in_channels, out_channels):
+        # A conv followed by BatchNorm needs no bias: BN's shift replaces it.
+        layers.append(nn.Conv2d(channels, out_channels, kernel_size=3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU())
+    layers.append(nn.MaxPool2d(kernel_size=2))
+    return nn.Sequential(*layers)

@@ -1,0 +1,95 @@
+"""Training and evaluation functions on small real inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model.config import TrainConfig
+from model.engine import EpochState, augment_batch, evaluate, make_optimizer, select_device, to_inputs, train_one_epoch
+from model.tinyvgg import TinyVGG
+
+
+def test_inputs_are_scaled_to_the_unit_interval_with_a_channel_axis():
+    images = torch.tensor([[[0, 255], [51, 102]]], dtype=torch.uint8)
+
+    x = to_inputs(images)
+
+    assert x.shape == (1, 1, 2, 2)
+    assert x.flatten().tolist() == pytest.approx([0.0, 1.0, 0.2, 0.4])
+
+
+def test_evaluation_loss_is_per_sample_not_a_mean_of_batch_means(fashion_mnist):
+    torch.manual_seed(0)
+    model = TinyVGG().eval()
+    images, labels = fashion_mnist.test_images[:250], fashion_mnist.test_labels[:250]
+
+    # 250 images in batches of 100 leave a last batch of 50: a mean of batch means would weigh it double.
+    scored = evaluate(model, images, labels, batch_size=100)
+
+    with torch.inference_mode():
+        logits = model(to_inputs(images))
+    assert scored.loss == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
+    assert scored.accuracy == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+    assert scored.predictions.tolist() == logits.argmax(1).tolist()
+    assert scored.num_samples == 250
+
+
+def test_augmentation_flips_or_shifts_each_image_without_changing_its_shape():
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 10, 3] = 1.0  # one bright pixel, off-centre
+    batch = image.repeat(64, 1, 1, 1)
+
+    out = augment_batch(batch, torch.Generator().manual_seed(0))
+
+    assert out.shape == batch.shape
+    positions = {tuple((o[0] == 1).nonzero()[0].tolist()) for o in out}
+    # Rows move by at most 2; columns by at most 2, either around 3 or, flipped, around 24.
+    assert all(8 <= r <= 12 and (1 <= c <= 5 or 22 <= c <= 26) for r, c in positions)
+    assert len(positions) > 10, "64 random draws should land in many different places"
+    assert torch.equal(out, augment_batch(batch, torch.Generator().manual_seed(0))), "same seed, same batch"
+
+
+def test_one_epoch_on_real_images_lowers_the_loss(fashion_mnist):
+    torch.manual_seed(0)
+    model = TinyVGG()
+    config = TrainConfig(preset="notebook").resolve()
+    images, labels = fashion_mnist.train_images[:3000], fashion_mnist.train_labels[:3000]
+    before = evaluate(model, images, labels)
+
+    state = train_one_epoch(
+        model, images, labels, make_optimizer(model, config), batch_size=32, state=EpochState(epoch=1), seed=0
+    )
+
+    after = evaluate(model, images, labels)
+    assert state.step == 94 and state.seen == 3000
+    assert after.loss < before.loss - 0.5
+    assert after.accuracy > 0.5
+
+
+def test_training_stops_after_the_batch_in_which_it_is_asked_to(fashion_mnist):
+    model = TinyVGG()
+    config = TrainConfig(preset="notebook").resolve()
+    calls = []
+
+    state = train_one_epoch(
+        model,
+        fashion_mnist.train_images[:640],
+        fashion_mnist.train_labels[:640],
+        make_optimizer(model, config),
+        batch_size=32,
+        state=EpochState(epoch=1),
+        seed=0,
+        should_stop=lambda: calls.append(1) or len(calls) >= 3,
+    )
+
+    assert (state.step, state.seen) == (3, 96)
+    assert state.generator_state is not None
+
+
+def test_cpu_is_always_available_and_a_missing_gpu_is_a_clear_error():
+    assert select_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            select_device("cuda")

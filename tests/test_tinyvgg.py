@@ -1,0 +1,141 @@
+"""TinyVGG: architecture, config and the save/load round trip through the Hub mixin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from model.data import CLASS_NAMES
+from model.tinyvgg import TinyVGG
+
+
+class NotebookTinyVGG(nn.Module):
+    """The model exactly as the original notebook (and the course) writes it."""
+
+    def __init__(self, input_shape: int, hidden_units: int, output_shape: int) -> None:
+        super().__init__()
+        self.conv_block_1 = nn.Sequential(
+            nn.Conv2d(input_shape, hidden_units, kernel_size=3, stride=1, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden_units, hidden_units, kernel_size=3, stride=1, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+        )
+        self.conv_block_2 = nn.Sequential(
+            nn.Conv2d(hidden_units, hidden_units, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden_units, hidden_units, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(hidden_units * 7 * 7, output_shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.conv_block_2(self.conv_block_1(x)))
+
+
+def test_default_tinyvgg_has_the_notebooks_7740_parameters():
+    assert TinyVGG().num_parameters == 7740
+
+
+def test_default_tinyvgg_computes_exactly_what_the_notebook_model_computes():
+    torch.manual_seed(0)
+    notebook = NotebookTinyVGG(input_shape=1, hidden_units=10, output_shape=10).eval()
+    ours = TinyVGG().eval()
+
+    ours.load_state_dict(notebook.state_dict(), strict=True)
+    x = torch.rand(5, 1, 28, 28)
+
+    assert torch.equal(ours(x), notebook(x))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(), dict(hidden_units=[32, 64], batch_norm=True, dropout=0.2, input_mean=0.286, input_std=0.353)],
+)
+def test_forward_maps_a_batch_to_one_logit_per_class(kwargs):
+    model = TinyVGG(**kwargs).eval()
+
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_the_largest_shipped_architecture_stays_under_100k_parameters():
+    assert TinyVGG(hidden_units=[32, 64], batch_norm=True).num_parameters <= 100_000
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(hidden_units=[8, 8, 8]), "hidden_units"),
+        (dict(hidden_units=0), "hidden_units"),
+        (dict(num_classes=3), "class_names"),
+        (dict(input_std=0.0), "input_std"),
+    ],
+)
+def test_invalid_arguments_are_refused_with_the_argument_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TinyVGG(**kwargs)
+
+
+def test_config_json_carries_the_class_names_and_every_init_argument(tmp_path):
+    TinyVGG(hidden_units=[12, 24], batch_norm=True, dropout=0.1).save_pretrained(tmp_path)
+
+    config = json.loads((tmp_path / "config.json").read_text())
+
+    assert config["class_names"] == list(CLASS_NAMES)
+    assert config["hidden_units"] == [12, 24]
+    assert config["batch_norm"] is True and config["dropout"] == 0.1
+
+
+def test_save_and_load_round_trip_gives_identical_logits(tmp_path):
+    torch.manual_seed(1)
+    model = TinyVGG(hidden_units=[8, 16], batch_norm=True, input_mean=0.3, input_std=0.4)
+    # Make the BatchNorm statistics non-trivial, then save in eval mode.
+    model.train()(torch.rand(16, 1, 28, 28))
+    model.eval().save_pretrained(tmp_path)
+
+    loaded = TinyVGG.from_pretrained(tmp_path)
+    x = torch.rand(4, 1, 28, 28)
+
+    assert not loaded.training
+    assert loaded.class_names == list(CLASS_NAMES)
+    assert torch.equal(loaded(x), model(x))
+
+
+def test_loading_refuses_weights_with_a_missing_tensor(tmp_path):
+    model = TinyVGG()
+    model.save_pretrained(tmp_path)
+    state = {k: v for k, v in model.state_dict().items() if k != "classifier.1.bias"}
+    save_file(state, tmp_path / "model.safetensors")
+
+    # The mixin's own default is strict=False, which would leave that bias random.
+    with pytest.raises(RuntimeError, match="classifier.1.bias"):
+        TinyVGG.from_pretrained(tmp_path)
+
+
+def test_loading_refuses_a_config_that_does_not_match_the_weights(tmp_path):
+    TinyVGG().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["hidden_units"] = 12
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        TinyVGG.from_pretrained(tmp_path)
+
+
+def test_a_folder_with_only_a_pickle_is_refused_without_unpickling_it(tmp_path):
+    TinyVGG().save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    # A pickle that would create a file if anyone unpickled it.
+    marker = tmp_path / "unpickled"
+    (tmp_path / "pytorch_model.bin").write_bytes(
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    )
+
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        TinyVGG.from_pretrained(tmp_path)
+    assert not marker.exists()

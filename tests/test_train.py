@@ -1,0 +1,191 @@
+"""The training CLI: artifacts, presets, interruption and exact resume, early failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file
+
+import train
+from model.engine import CHECKPOINT_NAME
+from tests.conftest import ROOT
+
+ARTIFACTS = {
+    "model.safetensors",
+    "config.json",
+    "README.md",
+    "metrics.json",
+    "confusion_matrix.png",
+    "loss_curves.png",
+    "training_args.json",
+}
+# A small run of the shipped recipe: batch norm, dropout, augmentation, one-cycle schedule.
+SMALL = ["--hidden-units", "8,8", "--limit-train", "4000", "--val-size", "500", "--limit-test", "500"]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, fashion_mnist) -> Path:
+    out = tmp_path_factory.mktemp("short-run")
+    assert train.main([*SMALL, "--epochs", "2", "--no-progress", "--output-dir", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_a_short_run_writes_every_artifact(short_run):
+    assert ARTIFACTS <= {p.name for p in short_run.iterdir()}
+    assert not [p.name for p in short_run.iterdir() if ".tmp" in p.name or p.name.startswith(".artifacts")]
+
+
+@pytest.mark.slow
+def test_metrics_are_coherent_with_the_run(short_run):
+    metrics = json.loads((short_run / "metrics.json").read_text())
+
+    assert len(metrics["history"]) == 2
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    # The final test numbers are those of the last epoch's evaluation.
+    assert metrics["test_accuracy"] == pytest.approx(metrics["history"][-1]["test_accuracy"])
+    assert metrics["test_accuracy"] > 0.5, "two epochs on 3,500 images should beat chance by far"
+    assert sum(c["support"] for c in metrics["per_class"].values()) == 500
+    assert metrics["data"] == {**metrics["data"], "train_images": 3500, "val_images": 500, "test_images": 500}
+    elapsed = [h["elapsed_seconds"] for h in metrics["history"]]
+    assert elapsed[-1] == pytest.approx(metrics["train_seconds"])
+    assert elapsed[-1] == pytest.approx(sum(h["epoch_seconds"] for h in metrics["history"]))
+    assert metrics["train_images_per_second"] == pytest.approx(2 * 3500 / metrics["train_seconds"])
+
+
+@pytest.mark.slow
+def test_training_args_record_the_preset_values_and_the_overrides(short_run):
+    args = json.loads((short_run / "training_args.json").read_text())
+
+    assert args["preset"] == "default" and args["epochs"] == 2
+    assert args["hidden_units"] == [8, 8] and args["batch_norm"] is True and args["augment"] is True
+
+
+@pytest.mark.slow
+def test_the_card_reports_the_measured_accuracy_in_its_metadata(short_run):
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    card = ModelCard.load(short_run / "README.md")
+
+    (result,) = card.data.eval_results
+    assert result.metric_type == "accuracy" and result.dataset_split == "test"
+    assert result.metric_value == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert "[More Information Needed]" not in card.text
+    assert metrics["command"] in card.text
+
+
+@pytest.mark.slow
+def test_the_written_model_loads_and_reproduces_the_reported_accuracy(short_run, fashion_mnist):
+    from model.engine import evaluate
+    from model.tinyvgg import TinyVGG
+
+    model = TinyVGG.from_pretrained(short_run)
+    scored = evaluate(model, fashion_mnist.test_images[:500], fashion_mnist.test_labels[:500])
+
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    assert scored.accuracy == pytest.approx(metrics["test_accuracy"])
+    assert model.num_parameters == metrics["num_parameters"]
+
+
+def test_a_flag_overrides_its_preset_value():
+    config = train.TrainConfig(**vars(train.build_parser().parse_args(["--preset", "notebook", "--epochs", "1"])))
+    config = config.resolve()
+
+    assert (config.epochs, config.lr, config.batch_size, config.optimizer) == (1, 0.1, 32, "sgd")
+    assert config.output_dir == "runs/notebook"
+
+
+def test_the_notebook_preset_builds_the_notebook_model():
+    config = train.TrainConfig(preset="notebook").resolve()
+
+    model = train.build_model(config, ("a",) * 10)
+
+    assert model.num_parameters == 7740
+    assert (model.input_mean, model.input_std) == (0.0, 1.0)
+
+
+def test_an_unwritable_output_folder_fails_before_loading_any_data(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    assert train.main(["--output-dir", str(blocker / "out")]) == 1
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_bad_flag_values_are_refused_with_the_flag_named(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--epochs", "0"])
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, capsys, fashion_mnist):
+    assert train.main([*SMALL, "--epochs", "1", "--output-dir", str(tmp_path), "--resume"]) == 1
+    assert "does not exist; run once without --resume" in capsys.readouterr().err
+
+
+def _run(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+RESUME_RUN = [*SMALL, "--epochs", "3", "--no-progress", "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, fashion_mnist) -> dict[str, torch.Tensor]:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    proc = _run([*RESUME_RUN, "--output-dir", str(out)])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return load_file(out / "model.safetensors")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, uninterrupted, signum, code):
+    proc = _run([*RESUME_RUN, "--output-dir", str(tmp_path)])
+    for line in proc.stdout:
+        if line.startswith("epoch 1/3"):
+            proc.send_signal(signum)
+            break
+    _, err = proc.communicate(timeout=300)
+
+    assert proc.returncode == code, err
+    assert "--resume" in err
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    assert not (tmp_path / "model.safetensors").exists(), "an interrupted run must not write final artifacts"
+
+    resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "resuming from" in out
+
+    weights = load_file(tmp_path / "model.safetensors")
+    assert weights.keys() == uninterrupted.keys()
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(weights[name], tensor), name
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_resuming_with_a_different_recipe_is_refused(tmp_path, capsys, fashion_mnist):
+    assert train.main([*SMALL, "--epochs", "1", "--no-progress", "--output-dir", str(tmp_path)]) == 0
+
+    assert train.main([*SMALL, "--epochs", "1", "--lr", "0.5", "--output-dir", str(tmp_path), "--resume"]) == 1
+    assert "different recipe (lr: now 0.5, checkpoint 0.1)" in capsys.readouterr().err

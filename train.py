@@ -1,0 +1,249 @@
+"""Train TinyVGG on Fashion-MNIST and write weights, config, model card, metrics and figures."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from model.card import write_card
+from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.data import DEBIAN_DIR, ENV_VAR, DataError, FashionMNIST, load_fashion_mnist
+from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
+from model.files import check_writable, move_into, write_json, write_text
+from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
+from model.tinyvgg import TinyVGG
+
+
+def _preset_default(name: str) -> str:
+    values = ", ".join(f"{preset}: {PRESETS[preset][name]}" for preset in PRESETS)
+    return f"(default: from the preset; {values})"
+
+
+def _hidden_units(text: str) -> list[int]:
+    try:
+        widths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected one or two integers like 10 or 32,64, got {text!r}") from None
+    if len(widths) == 1:
+        widths *= 2
+    if len(widths) != 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected one or two positive integers like 10 or 32,64, got {text!r}")
+    return widths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Flags given on the command line override the preset.",
+    )
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="notebook: the original notebook's recipe; fast: 88%% in the least time; "
+        "default: the shipped model (default: default)",
+    )
+    p.add_argument("--epochs", type=int, help=f"passes over the training set {_preset_default('epochs')}")
+    p.add_argument("--batch-size", type=int, help=f"images per step {_preset_default('batch_size')}")
+    p.add_argument("--lr", type=float, help=f"(peak) learning rate {_preset_default('lr')}")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], help=_preset_default("optimizer"))
+    p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 {_preset_default('momentum')}")
+    p.add_argument("--weight-decay", type=float, help=_preset_default("weight_decay"))
+    p.add_argument(
+        "--schedule", choices=["constant", "onecycle"], help=f"learning-rate schedule {_preset_default('schedule')}"
+    )
+    p.add_argument(
+        "--hidden-units",
+        type=_hidden_units,
+        help=f"channels of both conv blocks, or one per block as 32,64 {_preset_default('hidden_units')}",
+    )
+    p.add_argument(
+        "--batch-norm", action=argparse.BooleanOptionalAction, help=f"BatchNorm after each conv {_preset_default('batch_norm')}"
+    )
+    p.add_argument("--dropout", type=float, help=f"dropout before the classifier {_preset_default('dropout')}")
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        help=f"standardize pixels inside the model {_preset_default('normalize')}",
+    )
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help=f"random flips and 2-pixel shifts {_preset_default('augment')}",
+    )
+    p.add_argument(
+        "--val-size",
+        type=int,
+        help=f"training images held out for validation, never trained on {_preset_default('val_size')}",
+    )
+    p.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation (default: 42)")
+    p.add_argument(
+        "--data-dir",
+        help=f"folder with the four Fashion-MNIST IDX files, .gz or not (default: ${ENV_VAR}, else {DEBIAN_DIR}, "
+        "else download with torchvision)",
+    )
+    p.add_argument("--output-dir", help="where artifacts and the checkpoint go (default: runs/PRESET)")
+    p.add_argument("--limit-train", type=int, help="use only the first N training images (default: all)")
+    p.add_argument("--limit-test", type=int, help="use only the first N test images (default: all)")
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, then mps, then cpu (default: auto)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt (default: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch (default: off)")
+    return p
+
+
+def split_data(
+    data: FashionMNIST, config: TrainConfig
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]]:
+    """(train, val, test) after --limit-train/--limit-test; val is a seeded random slice of train."""
+    images, labels = data.train_images[: config.limit_train], data.train_labels[: config.limit_train]
+    test = (data.test_images[: config.limit_test], data.test_labels[: config.limit_test])
+    if not config.val_size:
+        return (images, labels), None, test
+    if config.val_size >= len(images):
+        raise ValueError(f"--val-size {config.val_size} leaves no training images out of {len(images)}")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
+    val_index, train_index = order[: config.val_size], order[config.val_size :].sort().values
+    return (images[train_index], labels[train_index]), (images[val_index], labels[val_index]), test
+
+
+def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
+    widths = config.hidden_units
+    return TinyVGG(
+        hidden_units=widths[0] if widths[0] == widths[1] else list(widths),
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        batch_norm=config.batch_norm,
+        dropout=config.dropout,
+        input_mean=TRAIN_MEAN if config.normalize else 0.0,
+        input_std=TRAIN_STD if config.normalize else 1.0,
+    )
+
+
+def write_artifacts(
+    model: TinyVGG,
+    output_dir: Path,
+    *,
+    config: TrainConfig,
+    metrics: dict,
+    test_labels: torch.Tensor,
+    predictions: torch.Tensor,
+) -> None:
+    """Write every artifact into a scratch folder, then move each into place with one rename."""
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
+        scratch = Path(tmp)
+        # save_pretrained writes model.safetensors and config.json (and a generic card we replace below).
+        model.save_pretrained(scratch)
+        write_json(scratch / "metrics.json", metrics)
+        write_text(scratch / "training_args.json", config.to_json())
+        plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / "confusion_matrix.png")
+        plot_loss_curves(metrics["history"], scratch / "loss_curves.png")
+        # The mixin never overwrites an existing README.md, so we render ours explicitly over its default.
+        write_card(scratch)
+        move_into(scratch, output_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # One line per epoch should reach a log file as it happens, not when the buffer fills.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = TrainConfig(**vars(args)).resolve()
+        device = select_device(config.device)
+    except ValueError as err:
+        parser.error(str(err))
+    output_dir = Path(config.output_dir)
+    try:
+        check_writable(output_dir)
+    except OSError as err:
+        print(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
+        return 1
+
+    torch.manual_seed(config.seed)
+    try:
+        data = load_fashion_mnist(config.data_dir)
+        train, val, test = split_data(data, config)
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    model = build_model(config, data.class_names)
+    print(
+        f"TinyVGG with {model.num_parameters:,} parameters on {device}; {len(train[0]):,} training, "
+        f"{len(val[0]) if val else 0:,} validation and {len(test[0]):,} test images from {data.source}"
+    )
+
+    started = time.time()
+    try:
+        result = fit(model, train, test, config, output_dir, val=val, device=device)
+    except TrainingInterrupted as stop:
+        command = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
+        print(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
+        return 128 + stop.signum
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+    model.cpu()
+    scored = evaluate(model, *test)
+    metrics = {
+        "test_accuracy": scored.accuracy,
+        "test_loss": scored.loss,
+        "num_parameters": model.num_parameters,
+        "train_seconds": result.train_seconds,
+        "train_images_per_second": result.train_images / max(result.train_seconds, 1e-9),
+        "wall_seconds": time.time() - started,
+        "history": result.history,
+        "per_class": per_class_scores(test[1], scored.predictions, model.class_names),
+        "command": shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"]]),
+        "data": {
+            "source": str(data.source),
+            "sha256": data.sha256,
+            "train_images": len(train[0]),
+            "val_images": len(val[0]) if val else 0,
+            "test_images": len(test[0]),
+        },
+        "environment": {
+            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": _version("torchvision"),
+            "huggingface_hub": _version("huggingface_hub"),
+            "safetensors": _version("safetensors"),
+        },
+    }
+    # Artifacts are short to write; finish them even if Ctrl-C arrives now.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        write_artifacts(
+            model, output_dir, config=config, metrics=metrics, test_labels=test[1], predictions=scored.predictions
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(
+        f"test accuracy {scored.accuracy:.2%}, test loss {scored.loss:.4f}, {result.train_seconds:.0f}s of training; "
+        f"artifacts in {output_dir}/"
+    )
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
