@@ -8,12 +8,10 @@ import shlex
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from model.card import write_card
 from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, FashionMNIST, load_fashion_mnist
 from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
@@ -142,14 +140,12 @@ def write_artifacts(
     """Write every artifact into a scratch folder, then move each into place with one rename."""
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
         scratch = Path(tmp)
-        # save_pretrained writes model.safetensors and config.json (and a generic card we replace below).
-        model.save_pretrained(scratch)
         write_json(scratch / "metrics.json", metrics)
         write_text(scratch / "training_args.json", config.to_json())
+        # Weights, config.json and the card, rendered from the metrics written above.
+        model.save_pretrained(scratch)
         plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / "confusion_matrix.png")
         plot_loss_curves(metrics["history"], scratch / "loss_curves.png")
-        # The mixin never overwrites an existing README.md, so we render ours explicitly over its default.
-        write_card(scratch)
         move_into(scratch, output_dir)
 
 
@@ -185,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(val[0]) if val else 0:,} validation and {len(test[0]):,} test images from {data.source}"
     )
 
-    started = time.time()
     try:
         result = fit(model, train, test, config, output_dir, val=val, device=device)
     except TrainingInterrupted as stop:
@@ -204,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         "num_parameters": model.num_parameters,
         "train_seconds": result.train_seconds,
         "train_images_per_second": result.train_images / max(result.train_seconds, 1e-9),
-        "wall_seconds": time.time() - started,
         "history": result.history,
         "per_class": per_class_scores(test[1], scored.predictions, model.class_names),
-        "command": shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"]]),
+        # The command that reproduces these weights; --resume and --no-progress do not change them.
+        "command": shlex.join(["python", "train.py", *[a for a in argv if a not in ("--resume", "--no-progress")]]),
         "data": {
             "source": str(data.source),
             "sha256": data.sha256,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -33,17 +34,18 @@ HYPERPARAMETERS = (
 
 
 def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
-    """Render the card of a trained folder from its metrics.json, training_args.json and config.json.
+    """Render the card of a saved folder from its config.json and, when present, metrics.json.
 
     Args:
-        folder: A folder written by `train.py`.
+        folder: A folder holding at least config.json (and metrics.json and
+            training_args.json when `train.py` wrote it).
         repo_id: The Hub repo the card will live in; the usage snippet loads from it.
             Defaults to the folder path, so the snippet runs against the local copy.
     """
     folder = Path(folder)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    args = json.loads((folder / "training_args.json").read_text())
     config = json.loads((folder / "config.json").read_text())
+    metrics = _read_json(folder / "metrics.json")
+    args = _read_json(folder / "training_args.json") or {}
 
     widths = config["hidden_units"]
     widths = [widths, widths] if isinstance(widths, int) else widths
@@ -72,31 +74,47 @@ def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
                 metric_name="Test accuracy",
                 metric_value=round(metrics["test_accuracy"], 4),
             )
-        ],
+        ]
+        if metrics
+        else None,
     )
-    return ModelCard.from_template(
-        data,
-        template_path=str(TEMPLATE),
+    values = dict(
+        metrics=metrics,
         model_name=name,
         repo_id=repo_id or folder.as_posix(),
         architecture=architecture,
-        num_parameters=metrics["num_parameters"],
-        test_accuracy=metrics["test_accuracy"],
-        test_loss=metrics["test_loss"],
-        per_class=metrics["per_class"],
-        command=metrics["command"],
-        hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
-        train_seconds=metrics["train_seconds"],
-        train_images_per_second=metrics["train_images_per_second"],
-        epochs=len(metrics["history"]),
-        device=metrics["environment"]["device"],
-        train_count=metrics["data"]["train_images"],
-        val_count=metrics["data"]["val_images"],
-        test_count=metrics["data"]["test_images"],
-        data_source=metrics["data"]["source"],
-        data_sha256=metrics["data"]["sha256"],
-        versions={k: v for k, v in metrics["environment"].items() if k != "device"},
+        num_parameters=_num_parameters(config),
     )
+    if metrics:
+        values |= dict(
+            test_accuracy=metrics["test_accuracy"],
+            test_loss=metrics["test_loss"],
+            per_class=metrics["per_class"],
+            command=metrics["command"],
+            hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
+            train_seconds=metrics["train_seconds"],
+            train_images_per_second=metrics["train_images_per_second"],
+            epochs=len(metrics["history"]),
+            device=metrics["environment"]["device"],
+            train_count=metrics["data"]["train_images"],
+            val_count=metrics["data"]["val_images"],
+            test_count=metrics["data"]["test_images"],
+            data_source=metrics["data"]["source"],
+            data_sha256=metrics["data"]["sha256"],
+            versions={k: v for k, v in metrics["environment"].items() if k != "device"},
+        )
+    return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _num_parameters(config: dict) -> int:
+    from model.tinyvgg import TinyVGG  # the model module imports this one to write its card
+
+    keys = inspect.signature(TinyVGG.__init__).parameters
+    return TinyVGG(**{k: v for k, v in config.items() if k in keys}).num_parameters
 
 
 def write_card(folder: str | Path, repo_id: str | None = None) -> Path:

@@ -77,7 +77,8 @@ def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
         return Path(data_dir)
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
-    if all(_locate(DEBIAN_DIR, name) for name in SHA256):
+    # A partial Debian copy is reported as such rather than silently replaced by a download.
+    if any(_locate(DEBIAN_DIR, name) for name in SHA256):
         return DEBIAN_DIR
     return None
 

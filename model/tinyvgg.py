@@ -8,11 +8,13 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE
-from safetensors.torch import load_model
+from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
+from safetensors.torch import load_model, save_file
 from torch import nn
 
+from model.card import write_card
 from model.data import CLASS_NAMES
+from model.files import atomic_path, write_json
 
 
 class TinyVGG(
@@ -78,6 +80,16 @@ class TinyVGG(
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        # The mixin writes config.json and a generic card only where none exist yet, so a
+        # stale README.md would survive a re-save. We write the config and always render our card.
+        # .contiguous(): weights trained in channels_last memory format are saved in the standard layout.
+        state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
+        with atomic_path(save_directory / SAFETENSORS_SINGLE_FILE) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt"})
+        write_json(save_directory / CONFIG_NAME, self._hub_mixin_config)
+        write_card(save_directory)
 
     @classmethod
     def _from_pretrained(

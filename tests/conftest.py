@@ -59,3 +59,4 @@ def fashion_mnist() -> FashionMNIST:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"the real Fashion-MNIST is not available here: {err}")
+

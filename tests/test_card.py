@@ -1,0 +1,81 @@
+"""The model card: rendered from real numbers, never stale, with a snippet that runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from huggingface_hub import ModelCard
+
+from model.card import build_card
+from model.tinyvgg import TinyVGG
+from tests.conftest import ROOT
+
+PLACEHOLDER = "[More Information Needed]"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, fashion_mnist):
+    import train
+
+    out = tmp_path_factory.mktemp("card-run")
+    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "300", "--no-progress"]
+    assert train.main([*args, "--output-dir", str(out)]) == 0
+    return out
+
+
+def test_save_pretrained_replaces_a_stale_card(tmp_path):
+    (tmp_path / "README.md").write_text("---\nlicense: apache-2.0\n---\nstale card from an older run\n")
+
+    TinyVGG().save_pretrained(tmp_path)
+
+    text = (tmp_path / "README.md").read_text()
+    assert "stale card" not in text
+    assert ModelCard.load(tmp_path / "README.md").data.license == "mit"
+
+
+def test_a_card_saved_without_metrics_claims_no_accuracy_and_has_no_placeholders(tmp_path):
+    TinyVGG(hidden_units=[16, 32]).save_pretrained(tmp_path)
+
+    card = ModelCard.load(tmp_path / "README.md")
+
+    assert card.data.eval_results is None
+    assert PLACEHOLDER not in card.text
+    assert "saved without an evaluation" in card.text
+    assert f"{TinyVGG(hidden_units=[16, 32]).num_parameters:,} parameters" in card.text
+
+
+def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    card = ModelCard.load(trained / "README.md")
+
+    for heading in ("## How to use", "## Results", "## Training details", "## Data", "## Framework versions",
+                    "## Limitations", "## Citation"):
+        assert heading in card.text
+    assert PLACEHOLDER not in card.text
+    assert f"{metrics['test_accuracy'] * 100:.2f}%" in card.text
+    for name, scores in metrics["per_class"].items():
+        assert f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} |" in card.text
+    for digest in metrics["data"]["sha256"].values():
+        assert digest in card.text
+    assert "![Confusion matrix](confusion_matrix.png)" in card.text
+    assert "![Loss and accuracy curves](loss_curves.png)" in card.text
+    assert "| lr | `0.1` |" in card.text and "| batch_size | `32` |" in card.text
+    assert "1708.07747" in card.text
+
+
+def test_the_usage_snippet_runs_as_written(trained, tmp_path):
+    folder = tmp_path / "my-model"
+    shutil.copytree(trained, folder)
+    card = build_card(folder)
+    (snippet,) = re.findall(r"```python\n(.*?)```", card.text, flags=re.S)
+
+    result = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    predicted = eval(result.stdout.strip().splitlines()[-1])  # the snippet prints a list of class names
+    assert len(predicted) == 4 and set(predicted) <= set(TinyVGG.from_pretrained(folder).class_names)
