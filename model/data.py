@@ -183,7 +183,9 @@ def _download(cache: Path) -> Path:
         TorchvisionFashionMNIST(root=str(cache), train=True, download=True)
         TorchvisionFashionMNIST(root=str(cache), train=False, download=True)
     except Exception as err:  # network errors come in many types
-        raise DataError(f"No local copy of Fashion-MNIST and the download into {cache} failed ({err}). {HOW_TO_FIX}.") from err
+        raise DataError(
+            f"No local copy of Fashion-MNIST and the download into {cache} failed ({err}). {HOW_TO_FIX}."
+        ) from err
     return cache / "FashionMNIST" / "raw"
 
 

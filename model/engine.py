@@ -126,9 +126,7 @@ def train_one_epoch(
         generator.set_state(state.generator_state)
     num_batches = math.ceil(len(images) / batch_size)
     model.train()
-    bar = tqdm(
-        total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress
-    )
+    bar = tqdm(total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress)
     start = time.perf_counter()
     for step in range(state.step, num_batches):
         index = order[step * batch_size : (step + 1) * batch_size]

@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     names = model.class_names
 
     picked = sample_indices(18, len(data.train_images), args.seed)
-    plot_image_grid(
-        data.train_images[picked], [names[i] for i in data.train_labels[picked]], out / "input_samples.png"
-    )
+    plot_image_grid(data.train_images[picked], [names[i] for i in data.train_labels[picked]], out / "input_samples.png")
 
     scored = evaluate(model, data.test_images, data.test_labels)
     plot_confusion_matrix(data.test_labels, scored.predictions, names, out / "confusion_matrix.png")

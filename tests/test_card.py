@@ -53,8 +53,15 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     card = ModelCard.load(trained / "README.md")
 
-    for heading in ("## How to use", "## Results", "## Training details", "## Data", "## Framework versions",
-                    "## Limitations", "## Citation"):
+    for heading in (
+        "## How to use",
+        "## Results",
+        "## Training details",
+        "## Data",
+        "## Framework versions",
+        "## Limitations",
+        "## Citation",
+    ):
         assert heading in card.text
     assert PLACEHOLDER not in card.text
     assert f"{metrics['test_accuracy'] * 100:.2f}%" in card.text

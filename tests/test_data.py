@@ -114,4 +114,3 @@ def test_the_exploration_step_exits_with_the_problem_on_bad_data(make_idx_dir, c
 
     assert exit_info.value.code == 1
     assert "wrong content" in capsys.readouterr().err
-

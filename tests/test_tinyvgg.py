@@ -132,9 +132,7 @@ def test_a_folder_with_only_a_pickle_is_refused_without_unpickling_it(tmp_path):
     (tmp_path / "model.safetensors").unlink()
     # A pickle that would create a file if anyone unpickled it.
     marker = tmp_path / "unpickled"
-    (tmp_path / "pytorch_model.bin").write_bytes(
-        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
-    )
+    (tmp_path / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
 
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         TinyVGG.from_pretrained(tmp_path)
