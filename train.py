@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"channels of both conv blocks, or one per block as 32,64 {_preset_default('hidden_units')}",
     )
     p.add_argument(
-        "--batch-norm", action=argparse.BooleanOptionalAction, help=f"BatchNorm after each conv {_preset_default('batch_norm')}"
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        help=f"BatchNorm after each conv {_preset_default('batch_norm')}",
     )
     p.add_argument("--dropout", type=float, help=f"dropout before the classifier {_preset_default('dropout')}")
     p.add_argument(
@@ -93,16 +95,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-train", type=int, help="use only the first N training images (default: all)")
     p.add_argument("--limit-test", type=int, help="use only the first N test images (default: all)")
     p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="auto: cuda, then mps, then cpu (default: auto)"
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        default="auto",
+        help="auto: cuda, then mps, then cpu (default: auto)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt (default: off)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars, only one line per epoch (default: off)")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars, only one line per epoch (default: off)"
+    )
+    p.add_argument(
+        "--push-to-hub",
+        metavar="REPO_ID",
+        help="after training, upload the artifacts to this Hub repo in one commit; the token comes from "
+        "$HF_TOKEN or `hf auth login` (default: no upload)",
+    )
     return p
 
 
 def split_data(
     data: FashionMNIST, config: TrainConfig
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]]:
+) -> tuple[
+    tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]
+]:
     """(train, val, test) after --limit-train/--limit-test; val is a seeded random slice of train."""
     images, labels = data.train_images[: config.limit_train], data.train_labels[: config.limit_train]
     test = (data.test_images[: config.limit_test], data.test_labels[: config.limit_test])
@@ -231,6 +246,18 @@ def main(argv: list[str] | None = None) -> int:
         f"test accuracy {scored.accuracy:.2%}, test loss {scored.loss:.4f}, {result.train_seconds:.0f}s of training; "
         f"artifacts in {output_dir}/"
     )
+    if config.push_to_hub:
+        from model.hub import HubError, push
+
+        try:
+            print(f"pushed to {push(output_dir, config.push_to_hub)}")
+        except HubError as err:
+            retry = shlex.join(["python", "-m", "model.hub", "push", str(output_dir), config.push_to_hub])
+            print(
+                f"error: {err}\nThe trained model is safe in {output_dir}/; retry the upload with:\n  {retry}",
+                file=sys.stderr,
+            )
+            return 1
     return 0
 
 

@@ -93,6 +93,7 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = False
     no_progress: bool = False
+    push_to_hub: str | None = None
 
     def resolve(self) -> TrainConfig:
         """A copy with the preset's values in every field the caller left unset."""

@@ -1,17 +1,41 @@
-"""Shared fixtures: hand-made IDX files and the real Fashion-MNIST dataset."""
+"""Shared fixtures: hand-made IDX files, the real Fashion-MNIST dataset and the local Hub server."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import struct
-from pathlib import Path
+import socket
+import tempfile
 
-import numpy as np
-import pytest
 
-from model.data import SHA256, DataError, FashionMNIST, load_fashion_mnist
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# huggingface_hub reads its environment once, when first imported, so the local test Hub is
+# configured here, before any test module imports it. Subprocesses inherit the same settings.
+HUB_PORT = _free_port()
+for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    HF_ENDPOINT=f"http://127.0.0.1:{HUB_PORT}",
+    HF_HOME=tempfile.mkdtemp(prefix="tinyvgg-test-hf-home-"),
+    HF_HUB_DISABLE_XET="1",  # plain preupload + commit, which the test server speaks
+    HF_HUB_DISABLE_TELEMETRY="1",
+)
+
+import gzip  # noqa: E402
+import hashlib  # noqa: E402
+import struct  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from model.data import SHA256, DataError, FashionMNIST, load_fashion_mnist  # noqa: E402
+from tests.hub_server import HubServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,3 +84,16 @@ def fashion_mnist() -> FashionMNIST:
             raise
         pytest.skip(f"the real Fashion-MNIST is not available here: {err}")
 
+
+@pytest.fixture(scope="session")
+def _hub_session() -> Iterator[HubServer]:
+    with HubServer(port=HUB_PORT) as server:
+        yield server
+
+
+@pytest.fixture
+def hub_server(_hub_session: HubServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    """The local Hub, emptied for this test; no token in the environment unless the test sets HF_TOKEN."""
+    _hub_session.reset()
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield _hub_session
