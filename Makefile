@@ -5,18 +5,21 @@ PY := $(VENV)/bin/python
 # Rebuilt whenever the dependencies change.
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo test figures pretrained clean
+.PHONY: setup system-deps demo test figures pretrained examples clean
 
 setup: system-deps $(STAMP)
 
-# Debian's copy of Fashion-MNIST (the tests use the real dataset), where apt-get runs as root.
+# Debian packages the tests use, where apt-get runs as root: the real Fashion-MNIST and
+# Chromium for the browser tests (Playwright drives it; it cannot download its own here).
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium
 system-deps:
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dataset-fashion-mnist; \
+	  missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	  fi; \
 	else \
-	  echo "No root apt-get here: skipping Debian packages; Fashion-MNIST will be downloaded by torchvision."; \
+	  echo "No root apt-get here: skipping $(DEBIAN_PACKAGES); Fashion-MNIST will be downloaded by torchvision."; \
 	fi
 
 # torch and torchvision first, at exactly these releases (on these machines they come from
@@ -28,10 +31,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $@
 
-# Until the app lands: train the notebook's architecture with the fast recipe and evaluate it.
+# Serve the app with the shipped model on http://127.0.0.1:7860.
 demo: setup
-	$(PY) -m model.data
-	$(PY) train.py --preset fast --output-dir runs/fast
+	$(PY) app.py
 
 test: setup
 	$(PY) -m pytest
@@ -47,6 +49,10 @@ pretrained: setup
 	cp runs/default/model.safetensors runs/default/config.json runs/default/metrics.json \
 	   runs/default/training_args.json runs/default/confusion_matrix.png runs/default/loss_curves.png model/pretrained/
 	$(PY) -c "from model.card import write_card; write_card('model/pretrained')"
+
+# Regenerate examples/ from the test set.
+examples: setup
+	$(PY) -m model.examples --out examples
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

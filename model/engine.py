@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from model.config import TrainConfig
 from model.files import atomic_path
+from model.preprocess import to_inputs
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -79,11 +80,6 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("--device mps was asked for, but this PyTorch has no MPS support; use --device cpu")
     return torch.device(name)
-
-
-def to_inputs(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], the model's input."""
-    return images.unsqueeze(1).float().div_(255)
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:

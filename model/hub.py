@@ -13,10 +13,11 @@ import inspect
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-from huggingface_hub import CommitOperationAdd, HfApi, constants
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, constants, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -35,6 +36,8 @@ from model.tinyvgg import TinyVGG
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+# Read by the app's info panel when the model has them.
+EXTRA_FILES = ("config.json", "README.md", "metrics.json", "confusion_matrix.png")
 CONFIG_KEYS = [name for name in inspect.signature(TinyVGG.__init__).parameters if name != "self"]
 # What a trained folder publishes: everything train.py writes except the checkpoint.
 PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png")
@@ -141,6 +144,53 @@ def pull(repo_id_or_folder: str, revision: str | None = None, **kwargs) -> TinyV
         raise HubError(f"{repo_id_or_folder}: {CONFIG} does not match {WEIGHTS}: {_mismatch(err)}") from err
     except Exception as err:
         raise HubError(describe_error(err, repo_id_or_folder, revision, action="pull")) from err
+
+
+@dataclass
+class LoadedModel:
+    """A model with what its files say about it, for the app's info panel."""
+
+    model: TinyVGG
+    source: str
+    revision: str | None
+    test_accuracy: float | None
+    metrics: dict | None
+    confusion_matrix: Path | None
+
+
+def load_model(spec: str) -> LoadedModel:
+    """Load `FOLDER` or `REPO_ID[@REVISION]`, with its card, metrics and confusion matrix when present.
+
+    Raises:
+        HubError: The model cannot be loaded; the message names the source and what to do.
+    """
+    source, _, revision = spec.partition("@")
+    if Path(source).is_dir():
+        model = check_folder(source)
+        files = {name: Path(source) / name for name in EXTRA_FILES if (Path(source) / name).is_file()}
+        revision = None
+    elif "/" not in source or Path(source).exists():
+        raise HubError(f"{source} is neither a model folder nor a Hub repo id of the form user/name.")
+    else:
+        model = pull(source, revision=revision or None)
+        files = {name: path for name in EXTRA_FILES if (path := _optional_download(source, name, revision or None))}
+        # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
+        revision = files["config.json"].parent.name if "config.json" in files else revision or "main"
+    metrics = json.loads(files["metrics.json"].read_text()) if "metrics.json" in files else None
+    accuracy = None
+    if "README.md" in files:
+        results = ModelCard.load(files["README.md"]).data.eval_results or []
+        accuracy = next((r.metric_value for r in results if r.metric_type == "accuracy"), None)
+    if accuracy is None and metrics:
+        accuracy = metrics.get("test_accuracy")
+    return LoadedModel(model, source, revision, accuracy, metrics, files.get("confusion_matrix.png"))
+
+
+def _optional_download(repo_id: str, filename: str, revision: str | None) -> Path | None:
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
+    except EntryNotFoundError:
+        return None
 
 
 def describe_error(err: Exception, repo_id: str, revision: str | None, *, action: str) -> str:

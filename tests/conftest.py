@@ -23,6 +23,7 @@ os.environ.update(
     HF_HOME=tempfile.mkdtemp(prefix="tinyvgg-test-hf-home-"),
     HF_HUB_DISABLE_XET="1",  # plain preupload + commit, which the test server speaks
     HF_HUB_DISABLE_TELEMETRY="1",
+    GRADIO_ANALYTICS_ENABLED="False",  # the app under test must not call home
 )
 
 import gzip  # noqa: E402

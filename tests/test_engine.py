@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from model.config import TrainConfig
-from model.engine import EpochState, augment_batch, evaluate, make_optimizer, select_device, to_inputs, train_one_epoch
+from model.engine import EpochState, augment_batch, evaluate, make_optimizer, select_device, train_one_epoch
+from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 
 

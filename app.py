@@ -1,0 +1,181 @@
+"""The Gradio app: classify clothing photos with TinyVGG, from the shipped weights, a folder or a Hub repo.
+
+    python app.py [--model REPO_ID[@REVISION] | --model FOLDER] [--host HOST] [--port PORT]
+
+The model comes from --model, else $MODEL_ID, else model/pretrained next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from model.hub import HubError, LoadedModel, load_model
+from model.preprocess import ImageError, prepare, to_inputs
+from model.tinyvgg import TinyVGG
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MODEL = HERE / "model" / "pretrained"
+EXAMPLES = HERE / "examples"
+MAX_FILE_SIZE = "10mb"
+CONCURRENCY = 4
+TOP_CLASSES = 3
+PREVIEW_SIZE = 280
+
+
+class PhotoInput(gr.Image):
+    """gr.Image that hands over the uploaded file untouched.
+
+    Our preprocessing decodes it, so that every problem (not an image, truncated, a
+    decompression bomb) gets our clear message, and no converted copy is re-saved into
+    Gradio's content-addressed cache, where concurrent identical uploads could race.
+    """
+
+    is_template = True  # rendered by the frontend's Image component, as Gradio's own templates are
+
+    def preprocess(self, payload):  # noqa: D102
+        return None if payload is None else payload.path
+
+
+def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = None) -> dict[str, float]:
+    """Class name -> probability for one image of any kind (see model.preprocess).
+
+    Without `model`, uses the app's model ($MODEL_ID or the shipped one), loaded once.
+
+    Raises:
+        ImageError: The image cannot be used; the message says why.
+    """
+    model = model or default_model().model
+    with torch.inference_mode():
+        probabilities = model(to_inputs(prepare(image)[None]))[0].softmax(0)
+    return {name: float(p) for name, p in zip(model.class_names, probabilities)}
+
+
+@functools.cache
+def default_model() -> LoadedModel:
+    return load_model(os.environ.get("MODEL_ID") or str(DEFAULT_MODEL))
+
+
+def _image(value):
+    """The image in an input value, or a gr.Error if there is none."""
+    if isinstance(value, dict):  # the sketchpad's layers; "composite" is what was drawn
+        value = value.get("composite")
+    if value is None:
+        raise gr.Error("No image yet: upload a photo, paste one, use the webcam, pick an example or draw one.")
+    return value
+
+
+def build_demo(loaded: LoadedModel) -> gr.Blocks:
+    model = loaded.model
+
+    def classify(value) -> tuple[dict[str, float], str]:
+        started = time.perf_counter()
+        try:
+            probabilities = predict(_image(value), model)
+        except ImageError as err:
+            raise gr.Error(str(err)) from None
+        return probabilities, f"{1000 * (time.perf_counter() - started):.1f} ms"
+
+    def model_view(value) -> Image.Image:
+        try:
+            pixels = prepare(_image(value)).numpy()
+        except ImageError as err:
+            raise gr.Error(str(err)) from None
+        return Image.fromarray(pixels, mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
+
+    with gr.Blocks(title="TinyVGG: what garment is this?") as demo:
+        gr.Markdown(
+            "# What garment is this?\n"
+            f"A {model.num_parameters:,}-parameter TinyVGG trained on Fashion-MNIST sorts a photo into one of "
+            f"{len(model.class_names)} classes: {', '.join(model.class_names)}. Upload a photo of one garment "
+            "(any size; a plain background works best), paste one, use the webcam, or draw one."
+        )
+        with gr.Row():
+            with gr.Column():
+                with gr.Tab("Photo"):
+                    photo = PhotoInput(
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard", "webcam"],
+                        label="Photo of a garment",
+                    )
+                    classify_photo = gr.Button("Classify", variant="primary")
+                    gr.Examples(
+                        examples=[[str(p)] for p in sorted(EXAMPLES.glob("*")) if p.suffix in (".png", ".jpg")],
+                        inputs=photo,
+                        label="Examples: Fashion-MNIST test images, and shop-style photos made from them",
+                    )
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(type="pil", image_mode="RGBA", label="Draw a garment")
+                    classify_sketch = gr.Button("Classify drawing", variant="primary")
+            with gr.Column():
+                label = gr.Label(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="prediction")
+                timing = gr.Textbox(label="Prediction time (decode, preprocess, model)", interactive=False)
+                preview = gr.Image(
+                    label="What the model sees: 28x28, enlarged",
+                    interactive=False,
+                    height=PREVIEW_SIZE,
+                    elem_id="model-view",
+                )
+        with gr.Accordion("About this model", open=False):
+            gr.Markdown(_model_facts(loaded))
+            if loaded.confusion_matrix is not None:
+                gr.Image(str(loaded.confusion_matrix), label="Confusion matrix on the test set", interactive=False)
+
+        # /predict returns only the label and a short text; the preview image is a second,
+        # private event chained after it, so API callers never download it.
+        for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
+            button.click(classify, inputs=source, outputs=[label, timing], api_name=name).success(
+                model_view, inputs=source, outputs=preview, api_visibility="private"
+            )
+    return demo
+
+
+def _model_facts(loaded: LoadedModel) -> str:
+    accuracy = f"{loaded.test_accuracy:.2%}" if loaded.test_accuracy is not None else "not recorded"
+    lines = [
+        f"- **Source:** `{loaded.source}`",
+        f"- **Revision:** `{loaded.revision}`" if loaded.revision else "- **Revision:** local folder",
+        f"- **Parameters:** {loaded.model.num_parameters:,}",
+        f"- **Test accuracy:** {accuracy} (Fashion-MNIST test set, 28x28 images)",
+        f"- **Classes:** {', '.join(loaded.model.class_names)}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("MODEL_ID") or str(DEFAULT_MODEL),
+        help="a model folder, or a Hub repo as REPO_ID[@REVISION] (default: $MODEL_ID, else model/pretrained)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
+    args = parser.parse_args(argv)
+
+    try:
+        loaded = load_model(args.model)
+    except HubError as err:
+        print(
+            f"error: cannot load the model from {args.model}: {err}\n"
+            f"Start with another one: python app.py --model FOLDER_OR_REPO_ID (the shipped one is {DEFAULT_MODEL}).",
+            file=sys.stderr,
+        )
+        return 1
+    demo = build_demo(loaded)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, show_error=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""How much accuracy survives when test images arrive as shop photos, through the app's preprocessing.
+
+    python benchmarks/shop_photos.py [--model model/pretrained] [--limit N]
+
+Each test image is turned into a shop photo (dark garment on white, 280 to 504 pixels, JPEG,
+see model.examples.shop_photo), decoded and preprocessed exactly as the app does, and
+classified. The baseline is the same model on the original 28x28 images, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from model.data import load_fashion_mnist
+from model.engine import evaluate
+from model.examples import shop_photo
+from model.preprocess import prepare, to_inputs
+from model.tinyvgg import TinyVGG
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model", default="model/pretrained", help="model folder or Hub repo (default: model/pretrained)"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N test images (default: all 10,000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the photo sizes and margins (default: 0)")
+    args = parser.parse_args(argv)
+
+    data = load_fashion_mnist()
+    images, labels = data.test_images[: args.limit], data.test_labels[: args.limit]
+    model = TinyVGG.from_pretrained(args.model)
+    original = evaluate(model, images, labels)
+
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    prepared = torch.stack([prepare(shop_photo(image, rng)) for image in images])
+    seconds = time.perf_counter() - started
+    with torch.inference_mode():
+        predictions = torch.cat([model(to_inputs(batch)).argmax(1) for batch in prepared.split(1000)])
+    shop_accuracy = float((predictions == labels).float().mean())
+    agreement = float((predictions == original.predictions).float().mean())
+
+    print(f"images:                         {len(labels):,}")
+    print(f"accuracy on the 28x28 originals: {original.accuracy:.2%}")
+    print(f"accuracy on shop-style photos:   {shop_accuracy:.2%}  ({shop_accuracy - original.accuracy:+.2%} points)")
+    print(f"same prediction as the original: {agreement:.2%}")
+    print(f"decode + preprocess per photo:   {1000 * seconds / len(labels):.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

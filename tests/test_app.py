@@ -1,0 +1,191 @@
+"""The Gradio app: predict() in-process, and the running server through gradio_client and raw HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+import app
+from model.hub import push
+from model.preprocess import ImageError
+from tests.bad_images import EXPECTED, make_cases
+from tests.conftest import ROOT, _free_port
+
+EXAMPLES = sorted((ROOT / "examples").glob("*"))
+REAL_EXAMPLES = [p for p in EXAMPLES if p.suffix == ".png"]
+CONFIG = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+
+
+def start_app(*args: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
+    """Run app.py on a free port; return the process and its URL once it answers."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"app.py exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"app.py did not answer on {url} within {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start_app()
+    yield url
+    stop(proc)
+    assert proc.returncode in (0, -15), "the app must still be running when the tests end"
+
+
+@pytest.fixture(scope="module")
+def client(server) -> Client:
+    return Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    return make_cases(tmp_path_factory.mktemp("bad-images"))
+
+
+@pytest.mark.parametrize("path", REAL_EXAMPLES, ids=lambda p: p.name)
+def test_predict_recognises_each_real_test_example(path):
+    expected = CONFIG["class_names"][int(path.name.split("-")[0])]
+
+    probabilities = app.predict(path)
+
+    assert max(probabilities, key=probabilities.get) == expected
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert list(probabilities) == CONFIG["class_names"]
+
+
+def test_predict_raises_a_clear_error_for_a_file_that_is_not_an_image(cases):
+    with pytest.raises(ImageError, match="not an image"):
+        app.predict(cases["text_file.png"])
+
+
+def test_the_api_returns_the_label_and_the_time_but_no_image(client):
+    label, timing = client.predict(handle_file(ROOT / "examples" / "shop-sneaker.jpg"), api_name="/predict")
+
+    assert label["label"] == "Sneaker"
+    assert {c["label"] for c in label["confidences"]} <= set(CONFIG["class_names"])
+    assert timing.endswith(" ms")
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+        "/predict",
+        "/predict_sketch",
+    }
+
+
+@pytest.mark.parametrize("name", list(EXPECTED), ids=str)
+def test_each_bad_input_gets_an_answer_and_the_next_request_works(client, cases, name):
+    if EXPECTED[name] == "ok":
+        label, _ = client.predict(handle_file(cases[name]), api_name="/predict")
+        assert label["label"] in CONFIG["class_names"]
+    else:
+        with pytest.raises(AppError, match=EXPECTED[name]):
+            client.predict(handle_file(cases[name]), api_name="/predict")
+
+    label, _ = client.predict(handle_file(REAL_EXAMPLES[1]), api_name="/predict")
+    assert label["label"] == "Trouser"
+
+
+def test_the_server_refuses_uploads_over_the_size_limit(server, client):
+    too_big = b"\xff\xd8" + bytes(11 * 1024 * 1024)  # 11 MB, over the 10 MB limit
+
+    response = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.jpg", too_big, "image/jpeg")})
+
+    assert response.status_code == 413
+    label, _ = client.predict(handle_file(REAL_EXAMPLES[0]), api_name="/predict")
+    assert label["label"] == CONFIG["class_names"][0]
+
+
+def test_sixteen_concurrent_identical_uploads_all_succeed(server):
+    photo = handle_file(ROOT / "examples" / "shop-bag.jpg")
+
+    def one(_):
+        return Client(server, verbose=False).predict(photo, api_name="/predict")[0]["label"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        labels = list(pool.map(one, range(16)))
+
+    assert labels == ["Bag"] * 16
+
+
+def test_the_app_serves_a_model_from_the_hub(hub_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    folder = shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model")
+    push(folder, "alice/tinyvgg-app")
+    monkeypatch.delenv("HF_TOKEN")  # a public repo needs no token to read
+    commit = hub_server.repo("alice/tinyvgg-app").branches["main"]
+
+    proc, url = start_app("--model", "alice/tinyvgg-app")
+    try:
+        label, _ = Client(url, verbose=False).predict(handle_file(REAL_EXAMPLES[7]), api_name="/predict")
+        page_config = httpx.get(f"{url}config").text
+    finally:
+        stop(proc)
+
+    assert label["label"] == "Sneaker"
+    assert "alice/tinyvgg-app" in page_config and commit in page_config
+
+
+def test_a_model_that_cannot_be_loaded_stops_start_up_with_the_reason(hub_server):
+    result = subprocess.run(
+        [sys.executable, "app.py", "--model", "alice/no-such-model", "--port", str(_free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"},
+    )
+
+    assert result.returncode == 1
+    assert "cannot load the model from alice/no-such-model" in result.stderr
+    assert "not found" in result.stderr and "--model" in result.stderr
+
+
+def test_model_id_environment_variable_picks_the_model(tmp_path):
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "chosen"))
+    (folder / "model.safetensors").unlink()
+
+    result = subprocess.run(
+        [sys.executable, "app.py", "--port", str(_free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MODEL_ID": str(folder)},
+    )
+
+    assert result.returncode == 1
+    assert f"cannot load the model from {folder}" in result.stderr and "has no model.safetensors" in result.stderr

@@ -1,0 +1,71 @@
+"""A real browser (Debian's Chromium driven by Playwright) uses the app as a person would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_app import start_app, stop
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium's own calls home are refused on these machines; keep it quiet and offline.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    proc, url = start_app()
+    yield url
+    stop(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example, expected", [("shop-sneaker.jpg", "Sneaker"), ("1-trouser.png", "Trouser")])
+def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, app_url, tmp_path, example, expected):
+    page = browser.new_page()
+    try:
+        page.goto(app_url)
+        page.locator("input[type=file]").first.set_input_files(ROOT / "examples" / example)
+        page.get_by_role("button", name="Classify", exact=True).click()
+
+        label = page.locator("#prediction h2.output-class")
+        label.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "expected => document.querySelector('#prediction h2.output-class')?.textContent.trim() === expected",
+            arg=expected,
+            timeout=30_000,
+        )
+        # The chained event then shows what the model saw.
+        preview = page.locator("#model-view img")
+        preview.wait_for(timeout=30_000)
+        page.screenshot(path=tmp_path / "app.png", full_page=True)
+        shown = label.text_content().strip()
+    finally:
+        page.close()
+
+    assert shown == expected
+    assert (tmp_path / "app.png").stat().st_size > 10_000

@@ -1,0 +1,129 @@
+"""Preprocessing: any photo becomes a Fashion-MNIST-like 28x28 image, or a clear error."""
+
+from __future__ import annotations
+
+import io
+import resource
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.examples import shop_photo
+from model.preprocess import ImageError, prepare, preprocess, to_inputs
+from model.tinyvgg import TinyVGG
+from tests.bad_images import EXPECTED, garment, make_cases
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    return make_cases(tmp_path_factory.mktemp("bad-images"))
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TinyVGG:
+    return TinyVGG.from_pretrained(ROOT / "model" / "pretrained")
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_result_is_one_channel_28x28_in_the_unit_interval():
+    x = preprocess(png(garment()))
+
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+
+
+def test_a_dark_garment_on_white_becomes_a_light_garment_on_black():
+    prepared = prepare(png(garment())).numpy()
+
+    assert prepared[0, 0] == 0 and prepared[-1, -1] == 0, "background must be black"
+    assert prepared[14, 14] == 255, "the garment's body must be bright"
+
+
+def test_light_on_black_and_dark_on_white_give_the_same_input():
+    assert torch.equal(prepare(png(garment())), prepare(png(255 - garment())))
+
+
+def test_a_small_garment_in_a_corner_is_cropped_and_centred():
+    canvas = np.full((600, 900), 255, dtype=np.uint8)
+    canvas[20:220, 30:230] = garment()  # 200x200 garment in the top-left corner
+
+    assert torch.equal(prepare(png(canvas)), prepare(png(garment())))
+
+
+def test_the_aspect_ratio_is_kept_by_padding_not_stretching():
+    tall = np.full((300, 300), 255, dtype=np.uint8)
+    tall[0:300, 120:180] = 0  # a 60x300 trouser leg
+
+    prepared = prepare(png(tall)).numpy()
+
+    columns = np.flatnonzero(prepared.max(axis=0) > 128)
+    assert 4 <= len(columns) <= 8, f"60/300 of 28 pixels is about 6 columns, got {len(columns)}"
+    assert abs((columns[0] + columns[-1]) / 2 - 13.5) <= 1, "the garment must be centred"
+
+
+@pytest.mark.parametrize("name", [n for n, outcome in EXPECTED.items() if outcome != "ok"])
+def test_unusable_files_get_a_clear_error(cases, name):
+    with pytest.raises(ImageError, match=EXPECTED[name]):
+        prepare(cases[name])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gray16.png",
+        "cmyk.jpg",
+        "palette_transparent.png",
+        "rgba_transparent_background.png",
+        "animated.gif",
+        "exif_rotated.jpg",
+    ],
+)
+def test_awkward_but_valid_files_look_like_the_plain_garment(cases, name):
+    plain = prepare(png(garment())).float()
+
+    prepared = prepare(cases[name]).float()
+
+    # JPEG cases carry compression noise; everything else must be exact.
+    tolerance = 8.0 if name.endswith(".jpg") else 0.0
+    assert (prepared - plain).abs().mean() <= tolerance
+
+
+def test_the_decompression_bomb_is_refused_before_decoding(cases):
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+    with pytest.raises(ImageError, match="megapixels"):
+        prepare(cases["bomb_30000x30000.png"])
+
+    # Decoding 30000x30000 gray pixels would need about 900 MB.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 100 * 1024
+
+
+def test_real_test_images_through_the_app_pipeline_keep_their_predictions(fashion_mnist, shipped):
+    images = fashion_mnist.test_images[:500]
+
+    prepared = torch.stack([prepare(png(image.numpy())) for image in images])
+
+    with torch.inference_mode():
+        direct = shipped(to_inputs(images)).argmax(1)
+        via_pipeline = shipped(to_inputs(prepared)).argmax(1)
+    assert float((direct == via_pipeline).float().mean()) >= 0.97
+
+
+def test_shop_photos_mostly_get_the_prediction_of_their_original(fashion_mnist, shipped):
+    # benchmarks/shop_photos.py measured 94.75% agreement on 2,000 images; allow for a smaller sample.
+    images = fashion_mnist.test_images[:400]
+    rng = np.random.default_rng(1)
+
+    photos = torch.stack([prepare(shop_photo(image, rng)) for image in images])
+
+    with torch.inference_mode():
+        agreement = (shipped(to_inputs(images)).argmax(1) == shipped(to_inputs(photos)).argmax(1)).float().mean()
+    assert float(agreement) >= 0.90
