@@ -2,7 +2,8 @@
 
     python app.py [--model REPO_ID[@REVISION] | --model FOLDER] [--host HOST] [--port PORT]
 
-The model comes from --model, else $MODEL_ID, else model/pretrained next to this file.
+The model comes from --model, else $MODEL_ID, else model_id.txt (written into Space bundles),
+else model/pretrained next to this file.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = HERE / "model" / "pretrained"
+# Written by `python -m model.space build --model REPO_ID`: the Space then downloads that repo.
+MODEL_ID_FILE = HERE / "model_id.txt"
 EXAMPLES = HERE / "examples"
 MAX_FILE_SIZE = "10mb"
 CONCURRENCY = 4
@@ -59,9 +62,18 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
     return {name: float(p) for name, p in zip(model.class_names, probabilities)}
 
 
+def default_model_spec() -> str:
+    """$MODEL_ID, else the repo named in model_id.txt (a Space bundle's), else the shipped folder."""
+    if os.environ.get("MODEL_ID"):
+        return os.environ["MODEL_ID"]
+    if MODEL_ID_FILE.is_file():
+        return MODEL_ID_FILE.read_text().strip()
+    return str(DEFAULT_MODEL)
+
+
 @functools.cache
 def default_model() -> LoadedModel:
-    return load_model(os.environ.get("MODEL_ID") or str(DEFAULT_MODEL))
+    return load_model(default_model_spec())
 
 
 def _image(value):
@@ -155,11 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--model",
-        default=os.environ.get("MODEL_ID") or str(DEFAULT_MODEL),
-        help="a model folder, or a Hub repo as REPO_ID[@REVISION] (default: $MODEL_ID, else model/pretrained)",
+        default=default_model_spec(),
+        help="a model folder, or a Hub repo as REPO_ID[@REVISION] "
+        "(default: $MODEL_ID, else model_id.txt next to app.py, else model/pretrained)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
+    # Hugging Face Spaces set GRADIO_SERVER_NAME=0.0.0.0; locally the app stays on loopback.
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)",
+    )
     args = parser.parse_args(argv)
 
     try:

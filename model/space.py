@@ -1,0 +1,166 @@
+"""Build a self-contained Hugging Face Space folder for the app, and push it.
+
+    python -m model.space build OUT_DIR [--model REPO_ID[@REVISION]] [--title TITLE]
+    python -m model.space push OUT_DIR SPACE_ID [--private]
+
+Without --model the bundle carries the shipped weights; with it, the Space downloads that
+model repo when it starts. The token rules and error messages are those of model.hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+from huggingface_hub import HfApi
+
+from model.hub import HubError, check_folder, describe_error
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+# What app.py needs of the package, and nothing more (no training code).
+SPACE_MODULES = (
+    "__init__.py",
+    "card.py",
+    "card_template.md",
+    "data.py",
+    "files.py",
+    "hub.py",
+    "preprocess.py",
+    "tinyvgg.py",
+)
+# The bundle's requirements; gradio itself comes from the front matter's sdk_version.
+REQUIREMENTS = ("torch", "torchvision", "huggingface-hub", "httpx2", "safetensors", "numpy", "pillow")
+SHIPPED_FILES = ("model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png")
+
+
+def front_matter(model_id: str | None, title: str) -> dict:
+    """The Spaces configuration block of the bundle's README.md."""
+    config = {
+        "title": title,
+        "emoji": "👕",
+        "colorFrom": "indigo",
+        "colorTo": "pink",
+        "sdk": "gradio",
+        "sdk_version": version("gradio"),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "app_file": "app.py",
+        "license": "mit",
+        "short_description": "TinyVGG classifies clothing photos (Fashion-MNIST)",  # at most 60 characters
+        "pinned": False,
+    }
+    if model_id:
+        config["models"] = [model_id.partition("@")[0]]
+    return config
+
+
+def requirements() -> str:
+    """Pinned as the project pins them (pyproject.toml), from the versions installed here."""
+    lines = [f"{name}=={version(name)}" for name in REQUIREMENTS]
+    return (
+        "# Written by `python -m model.space build`; gradio comes from sdk_version in README.md.\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
+    """Write the Space folder: README.md, app.py, model/, examples/, requirements.txt (and weights or model_id.txt).
+
+    Raises:
+        HubError: The output folder is not empty, or the shipped model is missing or broken.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
+    pretrained = PACKAGE / "pretrained"
+    if model_id is None:
+        check_folder(pretrained)
+    (out / "model").mkdir(parents=True, exist_ok=True)
+    for name in SPACE_MODULES:
+        shutil.copy2(PACKAGE / name, out / "model" / name)
+    if model_id is None:
+        (out / "model" / "pretrained").mkdir()
+        for name in SHIPPED_FILES:
+            shutil.copy2(pretrained / name, out / "model" / "pretrained" / name)
+    else:
+        (out / "model_id.txt").write_text(model_id + "\n")
+    shutil.copy2(ROOT / "app.py", out / "app.py")
+    shutil.copytree(ROOT / "examples", out / "examples")
+    (out / "requirements.txt").write_text(requirements())
+    source = (
+        f"the Hub model [{model_id}](https://huggingface.co/{model_id.partition('@')[0]})"
+        if model_id
+        else "the weights in `model/pretrained/`"
+    )
+    readme = (
+        "---\n"
+        + yaml.safe_dump(front_matter(model_id, title), sort_keys=False, allow_unicode=True)
+        + "---\n\n"
+        + f"# {title}\n\nA Gradio app that classifies photos of clothing with a TinyVGG trained on Fashion-MNIST, "
+        + f"using {source}.\n"
+    )
+    (out / "README.md").write_text(readme, encoding="utf-8")
+    return out
+
+
+def push(out_dir: str | Path, space_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Create the Space if needed and upload the bundle in one commit; return the Space URL."""
+    out = Path(out_dir)
+    if not (out / "app.py").is_file() or not (out / "README.md").is_file():
+        raise HubError(
+            f"{out} is not a Space bundle (no app.py or README.md). Build one with `python -m model.space build {out}`."
+        )
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(repo_id=space_id, repo_type="space", folder_path=out, commit_message="Upload the TinyVGG app")
+    except Exception as err:
+        raise HubError(describe_error(err, space_id, None, action="push") + f" Nothing in {out} was changed.") from err
+    return str(url)
+
+
+def embed_snippets(space_id: str) -> str:
+    """HTML to embed the Space: the <gradio-app> web component and an iframe."""
+    host = space_id.lower().replace("/", "-").replace("_", "-").replace(".", "-") + ".hf.space"
+    return (
+        f'<script type="module" src="https://gradio.s3-us-west-2.amazonaws.com/{version("gradio")}/gradio.js"></script>\n'
+        f'<gradio-app src="https://{host}"></gradio-app>\n\n'
+        f'<iframe src="https://{host}" frameborder="0" width="850" height="900"></iframe>'
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.space", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("build", help="write a self-contained Space folder")
+    p.add_argument("out_dir", help="a new or empty folder")
+    p.add_argument("--model", help="REPO_ID[@REVISION] for the Space to download (default: bundle the shipped weights)")
+    p.add_argument(
+        "--title", default="TinyVGG Fashion-MNIST", help="the Space's title (default: TinyVGG Fashion-MNIST)"
+    )
+    p = commands.add_parser("push", help="create the Space if needed and upload a built folder in one commit")
+    p.add_argument("out_dir", help="a folder written by `build`")
+    p.add_argument("space_id", help="user/name of the Space")
+    p.add_argument("--private", action="store_true", help="create the Space private (default: public)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            out = build(args.out_dir, args.model, args.title)
+            print(f"Space bundle written to {out}/; push it with: python -m model.space push {out} USER/NAME")
+        else:
+            print(push(args.out_dir, args.space_id, private=args.private))
+            print("Embed it with:\n" + embed_snippets(args.space_id))
+    except HubError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

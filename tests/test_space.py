@@ -1,0 +1,175 @@
+"""The Space bundle: front matter, requirements, an app that runs from its own folder, and the push."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import packages_distributions, version
+from pathlib import Path
+
+import pytest
+import yaml
+from gradio_client import Client, handle_file
+
+from model.hub import HubError
+from model.space import build, embed_snippets, push
+from tests.conftest import ROOT, _free_port
+from tests.test_app import stop
+
+CLASS_NAMES = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())["class_names"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("space") / "bundle")
+
+
+def front_matter(folder: Path) -> dict:
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def third_party_imports(folder: Path) -> set[str]:
+    """Top-level modules imported by the bundle's Python files, minus the stdlib and the bundle itself."""
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("model", "app", "__future__")}
+
+
+def normalize(distribution: str) -> str:
+    """PEP 503: huggingface_hub and huggingface-hub are the same distribution."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def test_the_front_matter_has_every_key_spaces_need(bundle):
+    config = front_matter(bundle)
+
+    assert config["sdk"] == "gradio" and config["sdk_version"] == version("gradio")
+    assert config["app_file"] == "app.py" and config["license"] == "mit"
+    assert config["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    for key in ("title", "emoji", "colorFrom", "colorTo", "short_description"):
+        assert config[key], key
+    assert len(config["short_description"]) <= 60, "the Hub refuses longer short descriptions"
+    assert "models" not in config, "a bundle with its own weights names no Hub model"
+
+
+def test_a_bundle_for_a_hub_model_names_it_and_ships_no_weights(tmp_path):
+    out = build(tmp_path / "bundle", model_id="alice/tinyvgg@v1")
+
+    assert front_matter(out)["models"] == ["alice/tinyvgg"]
+    assert (out / "model_id.txt").read_text().strip() == "alice/tinyvgg@v1"
+    assert not (out / "model" / "pretrained").exists()
+
+
+def test_requirements_name_every_package_the_bundle_imports(bundle):
+    required = {
+        normalize(line.split("==")[0])
+        for line in (bundle / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    distributions = packages_distributions()
+
+    for module in third_party_imports(bundle):
+        names = {normalize(d) for d in distributions.get(module, [module])}
+        assert module == "gradio" or names & required, f"{module} ({names}) is imported but not in requirements.txt"
+    assert "gradio" not in required, "gradio is pinned by sdk_version, not requirements.txt"
+
+
+def test_requirements_pin_the_torch_that_pyproject_pins(bundle):
+    pyproject = (ROOT / "pyproject.toml").read_text()
+
+    assert "torch==2.14.1" in (bundle / "requirements.txt").read_text().splitlines()
+    assert '"torch==2.14.1"' in pyproject
+
+
+def test_the_bundle_holds_no_training_code(bundle):
+    assert not {"engine.py", "config.py", "report.py", "space.py"} & {p.name for p in (bundle / "model").iterdir()}
+
+
+def test_building_into_a_non_empty_folder_is_refused(tmp_path):
+    (tmp_path / "old.txt").write_text("stale")
+
+    with pytest.raises(HubError, match="not empty"):
+        build(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, tmp_path):
+    copy = Path(shutil.copytree(bundle, tmp_path / "elsewhere"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import app, model; print(model.__file__)"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert Path(probe.stdout.strip().splitlines()[-1]).is_relative_to(copy), "the bundle must use its own model package"
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=copy, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        client = _wait_for(f"http://127.0.0.1:{port}/", proc)
+        label, _ = client.predict(handle_file(copy / "examples" / "shop-trouser.jpg"), api_name="/predict")
+    finally:
+        stop(proc)
+
+    assert label["label"] == "Trouser"
+    assert {c["label"] for c in label["confidences"]} <= set(CLASS_NAMES)
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> Client:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the bundle's app exited: {proc.stderr.read()}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:
+            time.sleep(0.5)
+    raise AssertionError(f"the bundle's app did not answer on {url}")
+
+
+def test_push_creates_a_gradio_space_whose_files_match_the_bundle(bundle, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+
+    url = push(bundle, "alice/tinyvgg-demo")
+
+    space = hub_server.repo("alice/tinyvgg-demo", repo_type="space")
+    local = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    assert url.endswith("spaces/alice/tinyvgg-demo")
+    assert space.sdk == "gradio"
+    assert {k: v for k, v in space.files().items() if k != ".gitattributes"} == local
+
+
+def test_push_without_a_token_says_how_to_log_in_and_keeps_the_bundle(bundle, hub_server):
+    before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+
+    with pytest.raises(HubError, match="HF_TOKEN"):
+        push(bundle, "alice/tinyvgg-demo")
+    assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
+
+
+def test_the_embedding_snippets_point_at_the_space_host():
+    html = embed_snippets("Alice/TinyVGG_demo")
+
+    assert f"/{version('gradio')}/gradio.js" in html
+    assert '<gradio-app src="https://alice-tinyvgg-demo.hf.space"></gradio-app>' in html
+    assert '<iframe src="https://alice-tinyvgg-demo.hf.space"' in html
