@@ -81,7 +81,10 @@ def _image(value):
     if isinstance(value, dict):  # the sketchpad's layers; "composite" is what was drawn
         value = value.get("composite")
     if value is None:
-        raise gr.Error("No image yet: upload a photo, paste one, use the webcam, pick an example or draw one.")
+        raise gr.Error(
+            "No image yet: upload a photo, paste one, use the webcam, pick an example or draw one.",
+            print_exception=False,
+        )
     return value
 
 
@@ -93,14 +96,14 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         try:
             probabilities = predict(_image(value), model)
         except ImageError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
         return probabilities, f"{1000 * (time.perf_counter() - started):.1f} ms"
 
     def model_view(value) -> Image.Image:
         try:
             pixels = prepare(_image(value)).numpy()
         except ImageError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
         return Image.fromarray(pixels, mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
 
     with gr.Blocks(title="TinyVGG: what garment is this?") as demo:

@@ -15,7 +15,7 @@ import torch
 from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, FashionMNIST, load_fashion_mnist
 from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
-from model.files import check_writable, move_into, write_json, write_text
+from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 from model.tinyvgg import TinyVGG
 
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
         return 1
+    for path in remove_stale_temporaries(output_dir):
+        print(f"removed {path}, left half-written by an earlier run that was killed")
 
     torch.manual_seed(config.seed)
     try:

@@ -58,6 +58,20 @@ def move_into(src_dir: Path, dest_dir: Path) -> list[Path]:
     return moved
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete what a killed run left half-written here: our temporary files and scratch folders."""
+    removed = []
+    for path in Path(folder).glob(".*"):
+        if path.is_file() and ".tmp" in path.name:
+            path.unlink()
+        elif path.is_dir() and path.name.startswith(".artifacts-"):
+            shutil.rmtree(path)
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
 def check_writable(folder: str | Path) -> None:
     """Fail now, not after an hour of training, if `folder` cannot take our artifacts.
 

@@ -299,3 +299,32 @@ def test_the_card_metadata_carries_the_measured_accuracy(trained, hub_server, to
     assert {"image-classification", "fashion-mnist", "tinyvgg", "pytorch_model_hub_mixin"} <= set(card.data.tags)
     assert card.data.datasets == ["zalando-datasets/fashion_mnist"]
     assert card.data.metrics == ["accuracy"] and card.data.pipeline_tag == "image-classification"
+
+
+def test_a_connection_dropped_during_the_upload_keeps_the_folder_and_says_to_retry(trained, hub_server, token):
+    before = snapshot(trained)
+    hub_server.fail_next("/commit/", mode="drop")
+
+    with pytest.raises(HubError, match="Could not reach the Hub .* try the same command again"):
+        push(trained, REPO)
+    assert snapshot(trained) == before
+    assert push(trained, REPO).endswith(REPO)
+
+
+def test_pulling_with_the_hub_unreachable_and_nothing_cached_suggests_offline_mode_or_a_folder(tmp_path):
+    closed = f"http://127.0.0.1:{_free_port()}"
+    code = f"from model.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
+
+    result = run_python(code, HF_ENDPOINT=closed, HF_HOME=str(tmp_path))
+
+    assert result.returncode == 1
+    assert "HF_HUB_OFFLINE" in result.stderr and "local folder" in result.stderr
+
+
+def test_a_truncated_weights_file_is_refused_with_its_name(trained, hub_server, token):
+    weights = trained / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+    with pytest.raises(HubError, match=r"model.safetensors is not a readable safetensors file"):
+        push(trained, REPO)
+    assert not hub_server.requests

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,40 @@ def test_resuming_with_a_different_recipe_is_refused(tmp_path, capsys, fashion_m
 
     assert train.main([*SMALL, "--epochs", "1", "--lr", "0.5", "--output-dir", str(tmp_path), "--resume"]) == 1
     assert "different recipe (lr: now 0.5, checkpoint 0.1)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint(tmp_path, uninterrupted):
+    proc = _run([*RESUME_RUN, "--output-dir", str(tmp_path)])
+    for line in proc.stdout:
+        if line.startswith("epoch 1/3"):
+            # Somewhere in the second epoch, possibly while a checkpoint is being written.
+            time.sleep(random.uniform(0.0, 1.0))
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    # Whatever is there under its real name is complete: the checkpoint loads.
+    checkpoint = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert checkpoint["epoch_state"]["epoch"] >= 2
+    assert not (tmp_path / "model.safetensors").exists()
+
+    resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+
+    weights = load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(weights[name], tensor) for name, tensor in uninterrupted.items())
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name], "leftover temporary files are cleaned up"
+
+
+def test_temporary_files_left_by_a_killed_run_are_removed_at_the_next_start(tmp_path, fashion_mnist, capsys):
+    stale = tmp_path / ".checkpoint.abc123.tmp.pt"
+    stale.write_bytes(b"half a checkpoint")
+    (tmp_path / ".artifacts-xyz").mkdir()
+
+    assert train.main([*SMALL, "--epochs", "1", "--no-progress", "--output-dir", str(tmp_path)]) == 0
+
+    assert not stale.exists() and not (tmp_path / ".artifacts-xyz").exists()
+    assert f"removed {stale}" in capsys.readouterr().out
