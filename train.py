@@ -14,6 +14,7 @@ import torch
 
 from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, FashionMNIST, load_fashion_mnist
+from model.distributed import Distributed, init_distributed, shutdown
 from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
 from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
@@ -51,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the shipped model (default: default)",
     )
     p.add_argument("--epochs", type=int, help=f"passes over the training set {_preset_default('epochs')}")
-    p.add_argument("--batch-size", type=int, help=f"images per step {_preset_default('batch_size')}")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="images per step; under torchrun the global batch, split over the processes "
+        + _preset_default("batch_size"),
+    )
     p.add_argument("--lr", type=float, help=f"(peak) learning rate {_preset_default('lr')}")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help=_preset_default("optimizer"))
     p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 {_preset_default('momentum')}")
@@ -173,40 +179,54 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = TrainConfig(**vars(args)).resolve()
-        device = select_device(config.device)
+        group, device = init_distributed(select_device(config.device))
     except ValueError as err:
         parser.error(str(err))
+    try:
+        return run(config, argv, group, device)
+    finally:
+        shutdown(group)
+
+
+def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.device) -> int:
+    """Train as one process, or as one of a torchrun group, where rank 0 alone prints and writes."""
+    say = print if group.is_main else (lambda *args, **kwargs: None)
+    launcher = ["torchrun", f"--nproc-per-node={group.world_size}"] if group.enabled else ["python"]
     output_dir = Path(config.output_dir)
     try:
         check_writable(output_dir)
     except OSError as err:
-        print(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
+        say(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
         return 1
-    for path in remove_stale_temporaries(output_dir):
-        print(f"removed {path}, left half-written by an earlier run that was killed")
+    if group.is_main:
+        for path in remove_stale_temporaries(output_dir):
+            say(f"removed {path}, left half-written by an earlier run that was killed")
 
     torch.manual_seed(config.seed)
     try:
         data = load_fashion_mnist(config.data_dir)
         train, val, test = split_data(data, config)
     except (DataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}", file=sys.stderr)
         return 1
     model = build_model(config, data.class_names)
-    print(
-        f"TinyVGG with {model.num_parameters:,} parameters on {device}; {len(train[0]):,} training, "
+    processes = f" x {group.world_size} processes" if group.enabled else ""
+    say(
+        f"TinyVGG with {model.num_parameters:,} parameters on {device}{processes}; {len(train[0]):,} training, "
         f"{len(val[0]) if val else 0:,} validation and {len(test[0]):,} test images from {data.source}"
     )
 
     try:
-        result = fit(model, train, test, config, output_dir, val=val, device=device)
+        result = fit(model, train, test, config, output_dir, val=val, device=device, log=say, group=group)
     except TrainingInterrupted as stop:
-        command = shlex.join(["python", "train.py", *[a for a in argv if a != "--resume"], "--resume"])
-        print(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
+        command = shlex.join([*launcher, "train.py", *[a for a in argv if a != "--resume"], "--resume"])
+        say(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
         return 128 + stop.signum
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (CheckpointError, ValueError) as err:
+        say(f"error: {err}", file=sys.stderr)
         return 1
+    if not group.is_main:
+        return 0
 
     model.cpu()
     scored = evaluate(model, *test)
@@ -219,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": result.history,
         "per_class": per_class_scores(test[1], scored.predictions, model.class_names),
         # The command that reproduces these weights; --resume and --no-progress do not change them.
-        "command": shlex.join(["python", "train.py", *[a for a in argv if a not in ("--resume", "--no-progress")]]),
+        "command": shlex.join([*launcher, "train.py", *[a for a in argv if a not in ("--resume", "--no-progress")]]),
         "data": {
             "source": str(data.source),
             "sha256": data.sha256,
@@ -228,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             "test_images": len(test[0]),
         },
         "environment": {
-            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "device": (str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)) + processes,
             "python": platform.python_version(),
             "torch": torch.__version__,
             "torchvision": _version("torchvision"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
@@ -17,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from model.config import TrainConfig
+from model.distributed import Distributed
 from model.files import atomic_path
 from model.preprocess import to_inputs
 
@@ -108,19 +110,28 @@ def train_one_epoch(
     memory_format: torch.memory_format = torch.contiguous_format,
     should_stop: Callable[[], bool] = lambda: False,
     progress: bool = False,
+    group: Distributed = Distributed(),
 ) -> EpochState:
     """Train over one shuffled pass of the in-memory images, from `state.step` on.
 
     The shuffle and augmentation come from a generator seeded by (seed, epoch),
     whose state travels in `state`, so stopping after any batch and continuing
-    later gives the same weights as never stopping. Returns the updated state;
-    `state.step` is short of the batch count only if `should_stop()` said so.
+    later gives the same weights as never stopping. Under torchrun every process
+    draws the same permutation and takes its own shard of it, with `batch_size`
+    the global batch. Returns the updated state; `state.step` is short of the
+    batch count only if `should_stop()` said so.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
     order = torch.randperm(len(images), generator=generator).to(images.device)
+    if group.enabled:
+        # Pad to a multiple of the group size, as DistributedSampler does, so every
+        # process runs the same number of steps.
+        padded = math.ceil(len(order) / group.world_size) * group.world_size
+        order = torch.cat([order, order[: padded - len(order)]])[group.rank :: group.world_size]
+        batch_size //= group.world_size
     if state.generator_state is not None:
         generator.set_state(state.generator_state)
-    num_batches = math.ceil(len(images) / batch_size)
+    num_batches = math.ceil(len(order) / batch_size)
     model.train()
     bar = tqdm(total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress)
     start = time.perf_counter()
@@ -236,13 +247,21 @@ def fit(
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     device: torch.device = torch.device("cpu"),
     log: Callable[[str], None] = print,
+    group: Distributed = Distributed(),
 ) -> FitResult:
     """Train for `config.epochs`, evaluating and checkpointing after every epoch.
 
     With `config.resume`, continues from `output_dir/checkpoint.pt` to the same
     result as an uninterrupted run. On SIGINT/SIGTERM saves the exact position
-    and raises `TrainingInterrupted`.
+    and raises `TrainingInterrupted`. Under torchrun (`group.enabled`) the model
+    is wrapped in DistributedDataParallel, each process trains on its shard,
+    metrics are summed over all processes, and only rank 0 writes the checkpoint.
     """
+    if config.batch_size % group.world_size:
+        raise ValueError(
+            f"--batch-size {config.batch_size} is the global batch; "
+            f"it must divide evenly over {group.world_size} processes"
+        )
     checkpoint_path = output_dir / CHECKPOINT_NAME
     # channels_last is much faster for convolutions on CPU (oneDNN) and on recent GPUs.
     memory_format = torch.channels_last
@@ -252,7 +271,8 @@ def fit(
     if val is not None:
         val = tuple(t.to(device) for t in val)
 
-    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    shard = math.ceil(len(train_images) / group.world_size)
+    steps_per_epoch = math.ceil(shard / (config.batch_size // group.world_size))
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     torch.manual_seed(config.seed)
@@ -262,15 +282,27 @@ def fit(
     if config.resume:
         state = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, result, config)
         model.to(memory_format=memory_format)
+        if not group.is_main:  # the saved running sums are the whole group's: count them once
+            state.loss_sum, state.correct, state.seen = 0.0, 0, 0
         if state.epoch > config.epochs:
             log(f"{checkpoint_path} is already complete ({config.epochs} epochs); nothing to resume")
             return result
         log(f"resuming from {checkpoint_path}: epoch {state.epoch}, batch {state.step}/{steps_per_epoch}")
+    trained = model
+    if group.enabled:
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+    def save(state: EpochState) -> None:
+        if group.is_main:
+            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
+        group.barrier()
 
     with stop_on_signals() as received:
+        # Under torchrun every process must stop after the same step, or the others would wait forever.
+        stop = (lambda: group.any(received() is not None)) if group.enabled else (lambda: received() is not None)
         while state.epoch <= config.epochs:
             state = train_one_epoch(
-                model,
+                trained,
                 train_images,
                 train_labels,
                 optimizer,
@@ -280,27 +312,27 @@ def fit(
                 scheduler=scheduler,
                 augment=config.augment,
                 memory_format=memory_format,
-                should_stop=lambda: received() is not None,
-                progress=not config.no_progress,
+                should_stop=stop,
+                progress=not config.no_progress and group.is_main,
+                group=group,
             )
+            loss_sum, correct, seen = group.sum([state.loss_sum, state.correct, state.seen])
             if state.step < steps_per_epoch:
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
-                raise TrainingInterrupted(received() or signal.SIGINT, checkpoint_path, state.epoch)
+                save(dataclasses.replace(state, loss_sum=loss_sum, correct=int(correct), seen=int(seen)))
+                raise TrainingInterrupted(received() or signal.SIGTERM, checkpoint_path, state.epoch)
 
             result.train_seconds += state.seconds
-            result.train_images += state.seen
-            record = {
-                "epoch": state.epoch,
-                "train_loss": state.loss_sum / state.seen,
-                "train_accuracy": state.correct / state.seen,
-            }
+            result.train_images += int(seen)
+            record = {"epoch": state.epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
+            # Evaluate (and save) the model rank 0 holds, on every process.
+            group.share_buffers(model)
             if val is not None and len(val[0]):
-                scored = evaluate(model, *val, memory_format=memory_format)
-                record |= {"val_loss": scored.loss, "val_accuracy": scored.accuracy}
-            scored = evaluate(model, test_images, test_labels, memory_format=memory_format)
+                loss, accuracy = _evaluate_group(model, *val, group, memory_format)
+                record |= {"val_loss": loss, "val_accuracy": accuracy}
+            loss, accuracy = _evaluate_group(model, test_images, test_labels, group, memory_format)
             record |= {
-                "test_loss": scored.loss,
-                "test_accuracy": scored.accuracy,
+                "test_loss": loss,
+                "test_accuracy": accuracy,
                 "epoch_seconds": state.seconds,
                 "elapsed_seconds": result.train_seconds,
             }
@@ -308,12 +340,31 @@ def fit(
             log(_summary(record, config.epochs))
 
             state = EpochState(epoch=state.epoch + 1)
-            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
-            if received() is not None and state.epoch <= config.epochs:
-                raise TrainingInterrupted(received(), checkpoint_path, state.epoch)
+            save(state)
+            if stop() and state.epoch <= config.epochs:
+                raise TrainingInterrupted(received() or signal.SIGTERM, checkpoint_path, state.epoch)
 
     model.to(memory_format=torch.contiguous_format)
     return result
+
+
+def _evaluate_group(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    group: Distributed,
+    memory_format: torch.memory_format,
+) -> tuple[float, float]:
+    """Per-sample loss and accuracy over the whole split, each process scoring its slice."""
+    scored = evaluate(
+        model,
+        images[group.rank :: group.world_size],
+        labels[group.rank :: group.world_size],
+        memory_format=memory_format,
+    )
+    n = scored.num_samples
+    loss_sum, correct, total = group.sum([scored.loss * n, scored.accuracy * n, n])
+    return loss_sum / max(total, 1), correct / max(total, 1)
 
 
 def _summary(record: dict[str, float], epochs: int) -> str:
