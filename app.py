@@ -19,6 +19,7 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from model.explain import grad_cam, overlay
 from model.hub import HubError, LoadedModel, load_model
 from model.preprocess import ImageError, prepare, to_inputs
 from model.tinyvgg import TinyVGG
@@ -57,9 +58,24 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
         ImageError: The image cannot be used; the message says why.
     """
     model = model or default_model().model
+    return probabilities(to_inputs(prepare(image)[None]), model)
+
+
+def probabilities(x: torch.Tensor, model: TinyVGG) -> dict[str, float]:
     with torch.inference_mode():
-        probabilities = model(to_inputs(prepare(image)[None]))[0].softmax(0)
-    return {name: float(p) for name, p in zip(model.class_names, probabilities)}
+        values = model(x)[0].softmax(0)
+    return {name: float(p) for name, p in zip(model.class_names, values)}
+
+
+def ood_warning(x: torch.Tensor, model: TinyVGG) -> str:
+    """A warning when the image is unlike the training images (see model.calibrate), else ""."""
+    if model.ood_threshold is None or not hasattr(model, "ood_means"):
+        return ""
+    with torch.inference_mode():
+        score = float(model.ood_score(x)[0])
+    if score >= model.ood_threshold:
+        return ""
+    return "Warning: this does not look like a clothing item, so the label above is probably meaningless."
 
 
 def default_model_spec() -> str:
@@ -91,20 +107,22 @@ def _image(value):
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
     model = loaded.model
 
-    def classify(value) -> tuple[dict[str, float], str]:
+    def classify(value) -> tuple[dict[str, float], str, str]:
         started = time.perf_counter()
         try:
-            probabilities = predict(_image(value), model)
+            x = to_inputs(prepare(_image(value))[None])
         except ImageError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return probabilities, f"{1000 * (time.perf_counter() - started):.1f} ms"
+        label, warning = probabilities(x, model), ood_warning(x, model)
+        return label, warning, f"{1000 * (time.perf_counter() - started):.1f} ms"
 
-    def model_view(value) -> Image.Image:
+    def model_view(value) -> tuple[Image.Image, Image.Image]:
         try:
-            pixels = prepare(_image(value)).numpy()
+            pixels = prepare(_image(value))
         except ImageError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return Image.fromarray(pixels, mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
+        seen = Image.fromarray(pixels.numpy(), mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
+        return seen, overlay(pixels.numpy(), grad_cam(model, to_inputs(pixels[None])), size=PREVIEW_SIZE)
 
     with gr.Blocks(title="TinyVGG: what garment is this?") as demo:
         gr.Markdown(
@@ -133,6 +151,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
                     classify_sketch = gr.Button("Classify drawing", variant="primary")
             with gr.Column():
                 label = gr.Label(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="prediction")
+                warning = gr.Textbox(label="Is it clothing?", interactive=False, elem_id="warning")
                 timing = gr.Textbox(label="Prediction time (decode, preprocess, model)", interactive=False)
                 preview = gr.Image(
                     label="What the model sees: 28x28, enlarged",
@@ -140,16 +159,22 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
                     height=PREVIEW_SIZE,
                     elem_id="model-view",
                 )
+                heatmap = gr.Image(
+                    label="Where the evidence for the top class lies (Grad-CAM)",
+                    interactive=False,
+                    height=PREVIEW_SIZE,
+                    elem_id="heatmap",
+                )
         with gr.Accordion("About this model", open=False):
             gr.Markdown(_model_facts(loaded))
             if loaded.confusion_matrix is not None:
                 gr.Image(str(loaded.confusion_matrix), label="Confusion matrix on the test set", interactive=False)
 
-        # /predict returns only the label and a short text; the preview image is a second,
-        # private event chained after it, so API callers never download it.
+        # /predict returns only the label and two short texts; the preview and the heatmap come
+        # from a second, private event chained after it, so API callers never download them.
         for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
-            button.click(classify, inputs=source, outputs=[label, timing], api_name=name).success(
-                model_view, inputs=source, outputs=preview, api_visibility="private"
+            button.click(classify, inputs=source, outputs=[label, warning, timing], api_name=name).success(
+                model_view, inputs=source, outputs=[preview, heatmap], api_visibility="private"
             )
     return demo
 

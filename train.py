@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
+from model.calibrate import calibrate, plot_reliability
 from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
-from model.data import DEBIAN_DIR, ENV_VAR, DataError, FashionMNIST, load_fashion_mnist
+from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
 from model.distributed import Distributed, init_distributed, shutdown
 from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
 from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
@@ -119,23 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def split_data(
-    data: FashionMNIST, config: TrainConfig
-) -> tuple[
-    tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]
-]:
-    """(train, val, test) after --limit-train/--limit-test; val is a seeded random slice of train."""
-    images, labels = data.train_images[: config.limit_train], data.train_labels[: config.limit_train]
-    test = (data.test_images[: config.limit_test], data.test_labels[: config.limit_test])
-    if not config.val_size:
-        return (images, labels), None, test
-    if config.val_size >= len(images):
-        raise ValueError(f"--val-size {config.val_size} leaves no training images out of {len(images)}")
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
-    val_index, train_index = order[: config.val_size], order[config.val_size :].sort().values
-    return (images[train_index], labels[train_index]), (images[val_index], labels[val_index]), test
-
-
 def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
     widths = config.hidden_units
     return TinyVGG(
@@ -157,6 +141,7 @@ def write_artifacts(
     metrics: dict,
     test_labels: torch.Tensor,
     predictions: torch.Tensor,
+    probabilities: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write every artifact into a scratch folder, then move each into place with one rename."""
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
@@ -167,6 +152,8 @@ def write_artifacts(
         model.save_pretrained(scratch)
         plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / "confusion_matrix.png")
         plot_loss_curves(metrics["history"], scratch / "loss_curves.png")
+        if probabilities is not None:
+            plot_reliability(probabilities, test_labels, scratch / "reliability_diagram.png")
         move_into(scratch, output_dir)
 
 
@@ -205,7 +192,7 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     torch.manual_seed(config.seed)
     try:
         data = load_fashion_mnist(config.data_dir)
-        train, val, test = split_data(data, config)
+        train, val, test = split(data, config.limit_train, config.limit_test, config.val_size, config.seed)
     except (DataError, ValueError) as err:
         say(f"error: {err}", file=sys.stderr)
         return 1
@@ -229,6 +216,10 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         return 0
 
     model.cpu()
+    probabilities = None
+    if val is not None:
+        # Calibrated confidence and the "not clothing" detector, fitted on training images only.
+        model, calibration, probabilities = calibrate(model, train, val, test)
     scored = evaluate(model, *test)
     metrics = {
         "test_accuracy": scored.accuracy,
@@ -256,11 +247,19 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
             "safetensors": _version("safetensors"),
         },
     }
+    if probabilities is not None:
+        metrics |= calibration
     # Artifacts are short to write; finish them even if Ctrl-C arrives now.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         write_artifacts(
-            model, output_dir, config=config, metrics=metrics, test_labels=test[1], predictions=scored.predictions
+            model,
+            output_dir,
+            config=config,
+            metrics=metrics,
+            test_labels=test[1],
+            predictions=scored.predictions,
+            probabilities=probabilities,
         )
     finally:
         signal.signal(signal.SIGINT, previous)

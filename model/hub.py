@@ -9,7 +9,6 @@ The token comes from $HF_TOKEN or the stored login (`hf auth login`); it is neve
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -38,7 +37,18 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 # Read by the app's info panel when the model has them.
 EXTRA_FILES = ("config.json", "README.md", "metrics.json", "confusion_matrix.png")
-CONFIG_KEYS = [name for name in inspect.signature(TinyVGG.__init__).parameters if name != "self"]
+# Keys whose default would silently build a different model; newer optional keys
+# (temperature, out-of-distribution statistics) default to "none".
+CONFIG_KEYS = (
+    "in_channels",
+    "hidden_units",
+    "num_classes",
+    "class_names",
+    "batch_norm",
+    "dropout",
+    "input_mean",
+    "input_std",
+)
 # What a trained folder publishes: everything train.py writes except the checkpoint.
 PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png")
 LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"

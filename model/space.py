@@ -26,6 +26,7 @@ PACKAGE = Path(__file__).resolve().parent
 # What app.py needs of the package, and nothing more (no training code).
 SPACE_MODULES = (
     "__init__.py",
+    "explain.py",
     "card.py",
     "card_template.md",
     "data.py",
@@ -35,7 +36,7 @@ SPACE_MODULES = (
     "tinyvgg.py",
 )
 # The bundle's requirements; gradio itself comes from the front matter's sdk_version.
-REQUIREMENTS = ("torch", "torchvision", "huggingface-hub", "httpx2", "safetensors", "numpy", "pillow")
+REQUIREMENTS = ("torch", "torchvision", "huggingface-hub", "httpx2", "safetensors", "numpy", "pillow", "matplotlib")
 SHIPPED_FILES = ("model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png")
 
 

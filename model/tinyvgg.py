@@ -40,6 +40,11 @@ class TinyVGG(
         dropout: Dropout probability before the classifier (0 disables it).
         input_mean: Subtracted from the [0, 1] input inside `forward`.
         input_std: The input is divided by it inside `forward`.
+        temperature: Logits are divided by it, so that softmax probabilities are calibrated
+            (fitted on held-out training images by model.calibrate).
+        ood_detector: Carry the mean logit vector of each class, for `ood_score`
+            (set by model.calibrate).
+        ood_threshold: `ood_score` below it means "not like the training images".
     """
 
     def __init__(
@@ -52,6 +57,9 @@ class TinyVGG(
         dropout: float = 0.0,
         input_mean: float = 0.0,
         input_std: float = 1.0,
+        temperature: float = 1.0,
+        ood_detector: bool = False,
+        ood_threshold: float | None = None,
     ) -> None:
         super().__init__()
         widths = [hidden_units, hidden_units] if isinstance(hidden_units, int) else list(hidden_units)
@@ -70,12 +78,35 @@ class TinyVGG(
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         # Two 2x2 poolings turn 28x28 into 7x7.
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[1] * 7 * 7, num_classes))
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.ood_threshold = ood_threshold
+        if ood_detector:
+            self.register_buffer("ood_means", torch.zeros(num_classes, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
+        return self.head(self.conv_block_2(self.conv_block_1(self.normalize(x))))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_mean != 0.0 or self.input_std != 1.0:
             x = (x - self.input_mean) / self.input_std
-        return self.classifier(self.dropout(self.conv_block_2(self.conv_block_1(x))))
+        return x
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (divided by the temperature) from the last block's feature maps."""
+        logits = self.classifier(self.dropout(features))
+        return logits / self.temperature if self.temperature != 1.0 else logits
+
+    def ood_score(self, x: torch.Tensor) -> torch.Tensor:
+        """Minus the squared distance from the logits to the nearest class's mean logits.
+
+        Low means the image is unlike every class of the training images.
+        """
+        if not hasattr(self, "ood_means"):
+            raise RuntimeError("this model has no out-of-distribution statistics; run `python -m model.calibrate`")
+        return -torch.cdist(self(x), self.ood_means).square().min(1).values
 
     @property
     def num_parameters(self) -> int:

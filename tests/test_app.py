@@ -95,11 +95,12 @@ def test_predict_raises_a_clear_error_for_a_file_that_is_not_an_image(cases):
 
 
 def test_the_api_returns_the_label_and_the_time_but_no_image(client):
-    label, timing = client.predict(handle_file(ROOT / "examples" / "shop-sneaker.jpg"), api_name="/predict")
+    label, warning, timing = client.predict(handle_file(ROOT / "examples" / "shop-sneaker.jpg"), api_name="/predict")
 
     assert label["label"] == "Sneaker"
     assert {c["label"] for c in label["confidences"]} <= set(CONFIG["class_names"])
     assert timing.endswith(" ms")
+    assert warning == "", "a shop photo of a sneaker is clothing"
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
         "/predict",
         "/predict_sketch",
@@ -109,13 +110,13 @@ def test_the_api_returns_the_label_and_the_time_but_no_image(client):
 @pytest.mark.parametrize("name", list(EXPECTED), ids=str)
 def test_each_bad_input_gets_an_answer_and_the_next_request_works(client, cases, name):
     if EXPECTED[name] == "ok":
-        label, _ = client.predict(handle_file(cases[name]), api_name="/predict")
+        label, *_ = client.predict(handle_file(cases[name]), api_name="/predict")
         assert label["label"] in CONFIG["class_names"]
     else:
         with pytest.raises(AppError, match=EXPECTED[name]):
             client.predict(handle_file(cases[name]), api_name="/predict")
 
-    label, _ = client.predict(handle_file(REAL_EXAMPLES[1]), api_name="/predict")
+    label, *_ = client.predict(handle_file(REAL_EXAMPLES[1]), api_name="/predict")
     assert label["label"] == "Trouser"
 
 
@@ -125,7 +126,7 @@ def test_the_server_refuses_uploads_over_the_size_limit(server, client):
     response = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.jpg", too_big, "image/jpeg")})
 
     assert response.status_code == 413
-    label, _ = client.predict(handle_file(REAL_EXAMPLES[0]), api_name="/predict")
+    label, *_ = client.predict(handle_file(REAL_EXAMPLES[0]), api_name="/predict")
     assert label["label"] == CONFIG["class_names"][0]
 
 
@@ -150,7 +151,7 @@ def test_the_app_serves_a_model_from_the_hub(hub_server, monkeypatch, tmp_path):
 
     proc, url = start_app("--model", "alice/tinyvgg-app")
     try:
-        label, _ = Client(url, verbose=False).predict(handle_file(REAL_EXAMPLES[7]), api_name="/predict")
+        label, *_ = Client(url, verbose=False).predict(handle_file(REAL_EXAMPLES[7]), api_name="/predict")
         page_config = httpx.get(f"{url}config").text
     finally:
         stop(proc)
@@ -189,3 +190,17 @@ def test_model_id_environment_variable_picks_the_model(tmp_path):
 
     assert result.returncode == 1
     assert f"cannot load the model from {folder}" in result.stderr and "has no model.safetensors" in result.stderr
+
+
+def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
+    from PIL import Image
+
+    from model.calibrate import ood_sets
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(ood_sets()["noise"][0].numpy(), mode="L").save(noise)
+
+    label, warning, _ = client.predict(handle_file(noise), api_name="/predict")
+
+    assert warning.startswith("Warning:") and "clothing" in warning
+    assert label["label"] in CONFIG["class_names"], "the label is still given, with the warning beside it"

@@ -62,6 +62,7 @@ def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, app
         # The chained event then shows what the model saw.
         preview = page.locator("#model-view img")
         preview.wait_for(timeout=30_000)
+        page.locator("#heatmap img").wait_for(timeout=30_000)
         page.screenshot(path=tmp_path / "app.png", full_page=True)
         shown = label.text_content().strip()
     finally:

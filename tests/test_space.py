@@ -125,7 +125,7 @@ def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, 
     )
     try:
         client = _wait_for(f"http://127.0.0.1:{port}/", proc)
-        label, _ = client.predict(handle_file(copy / "examples" / "shop-trouser.jpg"), api_name="/predict")
+        label, *_ = client.predict(handle_file(copy / "examples" / "shop-trouser.jpg"), api_name="/predict")
     finally:
         stop(proc)
 

@@ -42,7 +42,11 @@ def short_run(tmp_path_factory, fashion_mnist) -> Path:
 
 @pytest.mark.slow
 def test_a_short_run_writes_every_artifact(short_run):
-    assert ARTIFACTS <= {p.name for p in short_run.iterdir()}
+    # With held-out images the run is also calibrated, which adds the reliability diagram.
+    assert ARTIFACTS | {"reliability_diagram.png"} <= {p.name for p in short_run.iterdir()}
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    assert {"temperature", "ece_before", "ece_after"} <= set(metrics["calibration"])
+    assert set(metrics["ood"]["auroc"]) == {"digits", "photos", "noise"}
     assert not [p.name for p in short_run.iterdir() if ".tmp" in p.name or p.name.startswith(".artifacts")]
 
 

@@ -1,0 +1,207 @@
+"""After training: calibrated confidence (temperature scaling) and an out-of-distribution warning.
+
+    python -m model.calibrate FOLDER     # calibrate a trained folder in place (train.py does it itself)
+
+Everything is fitted on training images only: the temperature and the warning threshold on the
+held-out validation images, the class means of the out-of-distribution score on the rest. The
+test set and the out-of-distribution sets (scikit-learn's digits, crops of its sample photos,
+uniform noise) are only measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from model.preprocess import to_inputs  # noqa: E402
+from model.report import save_figure  # noqa: E402
+from model.tinyvgg import TinyVGG  # noqa: E402
+
+BINS = 15
+# In-distribution images that must pass the warning threshold.
+KEEP = 0.95
+
+
+def logits_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat([model(to_inputs(chunk)) for chunk in images.split(batch_size)])
+
+
+def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
+    """ECE with equal-width confidence bins, as a fraction."""
+    confidence, predicted = probabilities.max(1)
+    correct = (predicted == labels).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    error = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            error += inside.float().mean().item() * abs(confidence[inside].mean() - correct[inside].mean()).item()
+    return error
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The temperature that minimises the cross-entropy of `logits / T` (fitted in log space)."""
+    logits = logits.clone()  # a normal tensor: inference-mode tensors cannot take part in autograd
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
+
+
+def ood_sets(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Images that are not clothing, as uint8 (N, 28, 28) light-on-dark like Fashion-MNIST."""
+    from sklearn.datasets import load_digits, load_sample_images
+
+    rng = np.random.default_rng(seed)
+    digits = [
+        np.pad(np.asarray(Image.fromarray((d * 255 / 16).astype(np.uint8)).resize((20, 20), Image.BILINEAR)), 4)
+        for d in load_digits().images
+    ]
+    photos = []
+    for photo in load_sample_images().images:
+        gray = np.asarray(Image.fromarray(photo).convert("L"))
+        for _ in range(1000):
+            side = int(rng.integers(28, 200))
+            y, x = rng.integers(0, gray.shape[0] - side), rng.integers(0, gray.shape[1] - side)
+            photos.append(np.asarray(Image.fromarray(gray[y : y + side, x : x + side]).resize((28, 28), Image.BOX)))
+    noise = rng.integers(0, 256, (2000, 28, 28), dtype=np.uint8)
+    return {
+        name: torch.from_numpy(np.stack(images))
+        for name, images in (("digits", digits), ("photos", photos), ("noise", noise))
+    }
+
+
+def calibrate(
+    model: TinyVGG,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
+    """Fit the temperature and the out-of-distribution detector; return the calibrated model and metrics.
+
+    The returned model is a new TinyVGG (its config gains the temperature and the
+    threshold, its weights the detector's statistics). The third value holds the test
+    probabilities before and after, for the reliability diagram.
+    """
+    model = model.cpu().eval()
+    config = {**model._hub_mixin_config, "temperature": 1.0, "ood_detector": True}
+    base = TinyVGG(**{**config, "ood_detector": False})
+    base.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("ood_")})
+    base.eval()
+
+    temperature = fit_temperature(logits_of(base, val[0]), val[1])
+    test_logits = logits_of(base, test[0])
+    before, after = test_logits.softmax(1), (test_logits / temperature).softmax(1)
+
+    # The detector's statistics: each class's mean (calibrated) logit vector on the training images.
+    train_logits = logits_of(base, train[0]) / temperature
+    means = torch.stack([train_logits[train[1] == c].mean(0) for c in range(len(base.class_names))])
+
+    calibrated = TinyVGG(**{**config, "temperature": temperature})
+    state = base.state_dict() | {"ood_means": means}
+    calibrated.load_state_dict(state)
+    calibrated.eval()
+    with torch.inference_mode():
+        val_scores = calibrated.ood_score(to_inputs(val[0]))
+        threshold = float(torch.quantile(val_scores, 1 - KEEP))
+        calibrated.ood_threshold = threshold
+        calibrated._hub_mixin_config = {**config, "temperature": temperature, "ood_threshold": threshold}
+        auroc, false_accept = {}, {}
+        for name, images in ood_sets().items():
+            scores = calibrated.ood_score(to_inputs(images))
+            truth = np.r_[np.ones(len(val_scores)), np.zeros(len(scores))]
+            auroc[name] = float(roc_auc_score(truth, np.r_[val_scores.numpy(), scores.numpy()]))
+            false_accept[name] = float((scores >= threshold).float().mean())
+        test_pass = float((calibrated.ood_score(to_inputs(test[0])) >= threshold).float().mean())
+
+    metrics = {
+        "calibration": {
+            "temperature": temperature,
+            "ece_before": expected_calibration_error(before, test[1]),
+            "ece_after": expected_calibration_error(after, test[1]),
+            "bins": BINS,
+        },
+        "ood": {
+            "method": "squared distance from the logits to the nearest class-mean logit vector",
+            "auroc": auroc,
+            "false_accept": false_accept,
+            "threshold": threshold,
+            "test_pass_rate": test_pass,
+        },
+    }
+    return calibrated, metrics, {"before": before, "after": after}
+
+
+def plot_reliability(probabilities: dict[str, torch.Tensor], labels: torch.Tensor, path: str | Path) -> None:
+    """Accuracy against confidence per bin, before and after temperature scaling."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    edges = np.linspace(0, 1, BINS + 1)
+    for name, style in (("before", "o-"), ("after", "s-")):
+        confidence, predicted = probabilities[name].max(1)
+        correct = (predicted == labels).float()
+        xs, ys = [], []
+        for low, high in zip(edges[:-1], edges[1:]):
+            inside = (confidence > low) & (confidence <= high)
+            if inside.sum() >= 10:
+                xs.append(confidence[inside].mean().item())
+                ys.append(correct[inside].mean().item())
+        ece = expected_calibration_error(probabilities[name], labels)
+        ax.plot(xs, ys, style, label=f"{name} temperature scaling (ECE {ece:.2%})")
+    ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability on the test set", xlim=(0, 1), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    save_figure(fig, path)
+
+
+def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
+    """Calibrate a folder written by train.py in place: weights, config, metrics, card, reliability diagram."""
+    from model.data import load_fashion_mnist, split
+
+    folder = Path(folder)
+    args = json.loads((folder / "training_args.json").read_text())
+    if not args.get("val_size"):
+        raise ValueError(f"{folder} was trained without held-out images (--val-size 0): nothing to calibrate on")
+    data = load_fashion_mnist(data_dir)
+    train, val, test = split(data, args["limit_train"], args["limit_test"], args["val_size"], args["seed"])
+    calibrated, found, probabilities = calibrate(TinyVGG.from_pretrained(folder), train, val, test)
+    metrics = json.loads((folder / "metrics.json").read_text()) | found
+    from model.files import write_json
+
+    write_json(folder / "metrics.json", metrics)
+    plot_reliability(probabilities, test[1], folder / "reliability_diagram.png")
+    calibrated.save_pretrained(folder)  # weights, config.json and the card, which now reports all this
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.calibrate", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", help="a folder written by train.py with a --val-size > 0")
+    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.data)")
+    args = parser.parse_args(argv)
+    found = calibrate_folder(args.folder, args.data_dir)
+    print(json.dumps(found, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Calibrated confidence and the out-of-distribution warning, on the shipped model and real data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from model.calibrate import expected_calibration_error, fit_temperature, ood_sets
+from model.preprocess import to_inputs
+from model.tinyvgg import TinyVGG
+from tests.conftest import ROOT
+
+PRETRAINED = ROOT / "model" / "pretrained"
+
+
+@pytest.fixture(scope="module")
+def metrics() -> dict:
+    return json.loads((PRETRAINED / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TinyVGG:
+    return TinyVGG.from_pretrained(PRETRAINED)
+
+
+def test_expected_calibration_error_is_the_confidence_gap_weighted_by_bin_size():
+    # 4 predictions at confidence 0.9, 3 right: the one bin holds a gap of 0.9 - 0.75.
+    probabilities = torch.tensor([[0.9, 0.1]] * 4)
+    labels = torch.tensor([0, 0, 0, 1])
+
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(0.15)
+
+
+def test_the_fitted_temperature_undoes_a_known_overconfidence():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 10, (5000,))
+    calibrated = torch.randn(5000, 10) + 3 * torch.nn.functional.one_hot(labels, 10)
+    sampled = torch.distributions.Categorical(logits=calibrated).sample()  # labels drawn from these logits
+
+    assert fit_temperature(calibrated * 3, sampled) == pytest.approx(3, rel=0.1)
+
+
+def test_the_shipped_model_is_calibrated_within_the_target(metrics):
+    calibration = metrics["calibration"]
+
+    assert calibration["ece_after"] <= 0.015
+    assert calibration["ece_after"] < calibration["ece_before"]
+
+
+def test_the_temperature_travels_in_config_and_the_loaded_model_applies_it(shipped, metrics):
+    config = json.loads((PRETRAINED / "config.json").read_text())
+
+    assert config["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert shipped.temperature == pytest.approx(config["temperature"])
+    x = torch.rand(2, 1, 28, 28)
+    raw = TinyVGG(**{**config, "temperature": 1.0, "ood_detector": True}).eval()
+    raw.load_state_dict(shipped.state_dict())
+    with torch.inference_mode():
+        assert torch.allclose(shipped(x), raw(x) / config["temperature"])
+
+
+@pytest.mark.slow
+def test_the_recorded_calibration_error_is_what_the_shipped_model_measures(shipped, metrics, fashion_mnist):
+    with torch.inference_mode():
+        probabilities = shipped(to_inputs(fashion_mnist.test_images)).softmax(1)
+
+    ece = expected_calibration_error(probabilities, fashion_mnist.test_labels)
+
+    assert ece == pytest.approx(metrics["calibration"]["ece_after"], abs=1e-4)
+
+
+def test_the_ood_metrics_have_the_promised_shape_and_meet_the_digits_target(metrics):
+    ood = metrics["ood"]
+
+    assert set(ood["auroc"]) == set(ood["false_accept"]) == {"digits", "photos", "noise"}
+    assert all(0 <= v <= 1 for v in [*ood["auroc"].values(), *ood["false_accept"].values()])
+    assert ood["auroc"]["digits"] >= 0.95
+    assert json.loads((PRETRAINED / "config.json").read_text())["ood_threshold"] == pytest.approx(ood["threshold"])
+
+
+@pytest.mark.slow
+def test_most_test_images_pass_the_warning_and_most_noise_does_not(shipped, fashion_mnist):
+    noise = ood_sets()["noise"]
+
+    with torch.inference_mode():
+        clothing = (shipped.ood_score(to_inputs(fashion_mnist.test_images)) >= shipped.ood_threshold).float().mean()
+        flagged = (shipped.ood_score(to_inputs(noise)) < shipped.ood_threshold).float().mean()
+
+    assert clothing >= 0.90  # the threshold keeps 95% of held-out training images
+    assert flagged >= 0.90
+
+
+def test_the_card_reports_calibration_and_the_warning(metrics):
+    card = (PRETRAINED / "README.md").read_text()
+
+    assert f"{metrics['calibration']['ece_after'] * 100:.2f}%" in card
+    assert "![Reliability diagram](reliability_diagram.png)" in card
+    assert (PRETRAINED / "reliability_diagram.png").stat().st_size > 10_000
+    assert f"{metrics['ood']['auroc']['digits']:.3f}" in card
