@@ -39,6 +39,16 @@ from model.data import SHA256, DataError, FashionMNIST, load_fashion_mnist  # no
 from tests.hub_server import HubServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# What every trained folder holds (train.py writes them all; the checkpoint is not an artifact).
+ARTIFACTS = {
+    "model.safetensors",
+    "config.json",
+    "README.md",
+    "metrics.json",
+    "confusion_matrix.png",
+    "loss_curves.png",
+    "training_args.json",
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -17,19 +17,10 @@ from huggingface_hub import HfApi, ModelCard
 import train
 from model.hub import HubError, pull, push
 from model.tinyvgg import TinyVGG
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ARTIFACTS, ROOT, _free_port
 from tests.hub_server import HubServer
 
 REPO = "alice/tinyvgg-fashion-mnist"
-ARTIFACTS = {
-    "model.safetensors",
-    "config.json",
-    "README.md",
-    "metrics.json",
-    "training_args.json",
-    "confusion_matrix.png",
-    "loss_curves.png",
-}
 
 
 @pytest.fixture(scope="module")

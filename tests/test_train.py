@@ -18,17 +18,8 @@ from safetensors.torch import load_file
 
 import train
 from model.engine import CHECKPOINT_NAME
-from tests.conftest import ROOT
+from tests.conftest import ARTIFACTS, ROOT
 
-ARTIFACTS = {
-    "model.safetensors",
-    "config.json",
-    "README.md",
-    "metrics.json",
-    "confusion_matrix.png",
-    "loss_curves.png",
-    "training_args.json",
-}
 # A small run of the shipped recipe: batch norm, dropout, augmentation, one-cycle schedule.
 SMALL = ["--hidden-units", "8,8", "--limit-train", "4000", "--val-size", "500", "--limit-test", "500"]
 
