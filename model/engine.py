@@ -135,6 +135,9 @@ def train_one_epoch(
     model.train()
     bar = tqdm(total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress)
     start = time.perf_counter()
+    # Running sums stay on the device: reading them back every step would stall the loop.
+    loss_sum = torch.tensor(state.loss_sum, dtype=torch.float64, device=images.device)
+    correct = torch.tensor(state.correct, dtype=torch.int64, device=images.device)
     for step in range(state.step, num_batches):
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
@@ -150,14 +153,16 @@ def train_one_epoch(
             scheduler.step()
 
         state.step = step + 1
-        state.loss_sum += loss.item() * len(y)
-        state.correct += int((logits.argmax(1) == y).sum())
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
         state.seen += len(y)
         bar.update()
-        bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}", refresh=False)
+        if progress and state.step % 50 == 0:
+            bar.set_postfix(loss=f"{loss_sum.item() / state.seen:.4f}", refresh=False)
         if should_stop() and state.step < num_batches:
             break
     bar.close()
+    state.loss_sum, state.correct = loss_sum.item(), int(correct)
     state.seconds += time.perf_counter() - start
     state.generator_state = generator.get_state()
     return state

@@ -1,0 +1,140 @@
+"""Prediction latency: in-process, through the HTTP API against a trivial Gradio app, and start-up.
+
+    python benchmarks/predict_latency.py [--calls 200] [--http-calls 100]
+
+1. `app.predict` in-process, decoding and preprocessing included: a 1000x1000 shop-style JPEG
+   and a 28x28 PNG, median over --calls after a warm-up.
+2. `/predict` through gradio_client against a trivial Gradio app that returns a fixed label for
+   the same input, the two called alternately, in the same run: median round trips and ratio.
+3. Start-up: from starting `python app.py` to its first successful prediction.
+Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TRIVIAL_APP = """
+import sys, gradio as gr
+def predict(image):
+    return {"Sneaker": 1.0}, "", "0 ms"
+with gr.Blocks() as demo:
+    image = gr.Image(type="filepath")
+    label, warning, timing = gr.Label(), gr.Textbox(), gr.Textbox()
+    gr.Button().click(predict, image, [label, warning, timing], api_name="predict")
+demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=int(sys.argv[1]))
+"""
+
+
+def photo_1000(tmp: Path) -> Path:
+    """A 1000x1000 JPEG of a test image, dark garment on white, as a phone or shop photo would be."""
+    from model.data import load_fashion_mnist
+
+    image = load_fashion_mnist().test_images[0].numpy()
+    garment = Image.fromarray(255 - image, mode="L").resize((900, 900), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (1000, 1000), "white")
+    canvas.paste(garment, (50, 50))
+    path = tmp / "photo-1000.jpg"
+    canvas.save(path, quality=90)
+    return path
+
+
+def median_ms(fn, calls: int) -> float:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(command: list[str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([*command, str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def wait_for_prediction(url: str, image: Path, proc: subprocess.Popen, timeout: float = 120):
+    from gradio_client import Client, handle_file
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
+        try:
+            client = Client(url, verbose=False)
+            client.predict(handle_file(image), api_name="/predict")
+            return client
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=200, help="in-process calls per image (default: 200)")
+    parser.add_argument("--http-calls", type=int, default=100, help="HTTP calls per app (default: 100)")
+    args = parser.parse_args(argv)
+
+    import app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        big = photo_1000(tmp)
+        small = ROOT / "examples" / "7-sneaker.png"
+        jpeg_ms = median_ms(lambda: app.predict(big), args.calls)
+        png_ms = median_ms(lambda: app.predict(small), args.calls)
+        print(f"in-process predict, 1000x1000 JPEG: median {jpeg_ms:.2f} ms")
+        print(f"in-process predict, 28x28 PNG:      median {png_ms:.2f} ms")
+
+        started = time.perf_counter()
+        ours, our_url = launch([sys.executable, "app.py", "--port"])
+        try:
+            client = wait_for_prediction(our_url, small, ours)
+            print(f"start-up, python app.py to first prediction: {time.perf_counter() - started:.1f} s")
+            (tmp / "trivial_app.py").write_text(TRIVIAL_APP)
+            trivial, trivial_url = launch([sys.executable, str(tmp / "trivial_app.py")])
+            try:
+                from gradio_client import handle_file
+
+                baseline = wait_for_prediction(trivial_url, small, trivial)
+                ours_times, trivial_times = [], []
+                for _ in range(args.http_calls):
+                    for target, times in ((client, ours_times), (baseline, trivial_times)):
+                        begun = time.perf_counter()
+                        target.predict(handle_file(small), api_name="/predict")
+                        times.append(time.perf_counter() - begun)
+            finally:
+                trivial.terminate()
+        finally:
+            ours.terminate()
+    ours_ms, trivial_ms = 1000 * statistics.median(ours_times), 1000 * statistics.median(trivial_times)
+    print(
+        f"HTTP /predict round trip, median: app {ours_ms:.1f} ms, trivial app {trivial_ms:.1f} ms, "
+        f"ratio {ours_ms / trivial_ms:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
