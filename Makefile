@@ -49,7 +49,8 @@ figures: setup
 pretrained: setup
 	$(PY) train.py
 	cp runs/default/model.safetensors runs/default/config.json runs/default/metrics.json \
-	   runs/default/training_args.json runs/default/confusion_matrix.png runs/default/loss_curves.png model/pretrained/
+	   runs/default/training_args.json runs/default/confusion_matrix.png runs/default/loss_curves.png \
+	   runs/default/reliability_diagram.png model/pretrained/
 	$(PY) -c "from model.card import write_card; write_card('model/pretrained')"
 
 # Regenerate examples/ from the test set.
