@@ -9,6 +9,7 @@ else model/pretrained next to this file.
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import os
 import sys
@@ -46,7 +47,12 @@ class PhotoInput(gr.Image):
     is_template = True  # rendered by the frontend's Image component, as Gradio's own templates are
 
     def preprocess(self, payload):  # noqa: D102
-        return None if payload is None else payload.path
+        if payload is None:
+            return None
+        if payload.path is None and payload.url and payload.url.startswith("data:"):
+            # Some sources (pasted images) may arrive inline as a data URL rather than as an upload.
+            return base64.b64decode(payload.url.partition(",")[2])
+        return payload.path
 
 
 def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = None) -> dict[str, float]:

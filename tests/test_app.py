@@ -204,3 +204,16 @@ def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
 
     assert warning.startswith("Warning:") and "clothing" in warning
     assert label["label"] in CONFIG["class_names"], "the label is still given, with the warning beside it"
+
+
+def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
+    import base64
+
+    from gradio.data_classes import ImageData
+
+    raw = REAL_EXAMPLES[1].read_bytes()
+    inline = ImageData(url="data:image/png;base64," + base64.b64encode(raw).decode())
+
+    value = app.PhotoInput(type="filepath", image_mode=None).preprocess(inline)
+
+    assert app.predict(value) == app.predict(REAL_EXAMPLES[1])
