@@ -22,7 +22,7 @@ from PIL import Image
 
 from model.explain import grad_cam, overlay
 from model.hub import HubError, LoadedModel, load_model
-from model.preprocess import ImageError, prepare, to_inputs
+from model.preprocess import ImageError, prepare, preprocess, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
@@ -64,7 +64,7 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
         ImageError: The image cannot be used; the message says why.
     """
     model = model or default_model().model
-    return probabilities(to_inputs(prepare(image)[None]), model)
+    return probabilities(preprocess(image)[None], model)
 
 
 def probabilities(x: torch.Tensor, model: TinyVGG) -> dict[str, float]:
@@ -116,7 +116,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
     def classify(value) -> tuple[dict[str, float], str, str]:
         started = time.perf_counter()
         try:
-            x = to_inputs(prepare(_image(value))[None])
+            x = preprocess(_image(value))[None]
         except ImageError as err:
             raise gr.Error(str(err), print_exception=False) from None
         label, warning = probabilities(x, model), ood_warning(x, model)

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from gradio_client import Client, handle_file  # noqa: E402
 
+from tests.app_server import start_app, stop  # noqa: E402
 from tests.bad_images import EXPECTED, make_cases  # noqa: E402
 
 GOOD = sorted((ROOT / "examples").glob("*"))
@@ -40,22 +38,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def start_app() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("app.py did not start")
 
 
 def run(url: str, clients: int, requests: int, bad_files: dict[str, Path], pid: int | None) -> dict:
@@ -127,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["server_still_running"] = proc.poll() is None if proc else None
     finally:
         if proc:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

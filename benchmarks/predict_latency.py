@@ -13,7 +13,6 @@ Traffic goes to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.app_server import free_port  # noqa: E402
 
 TRIVIAL_APP = """
 import sys, gradio as gr
@@ -60,12 +61,6 @@ def median_ms(fn, calls: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return 1000 * statistics.median(times)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(command: list[str]) -> tuple[subprocess.Popen, str]:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.app_server import free_port  # stdlib only, so it may come before the settings below
 
 # huggingface_hub reads its environment once, when first imported, so the local test Hub is
 # configured here, before any test module imports it. Subprocesses inherit the same settings.
-HUB_PORT = _free_port()
+HUB_PORT = free_port()
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
     os.environ.pop(_name, None)
 os.environ.update(

@@ -7,8 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,44 +18,13 @@ from gradio_client.exceptions import AppError
 import app
 from model.hub import push
 from model.preprocess import ImageError
+from tests.app_server import free_port, start_app, stop
 from tests.bad_images import EXPECTED, make_cases
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "examples").glob("*"))
 REAL_EXAMPLES = [p for p in EXAMPLES if p.suffix == ".png"]
 CONFIG = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
-
-
-def start_app(*args: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
-    """Run app.py on a free port; return the process and its URL once it answers."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app.py exited with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise AssertionError(f"app.py did not answer on {url} within {timeout} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +129,7 @@ def test_the_app_serves_a_model_from_the_hub(hub_server, monkeypatch, tmp_path):
 
 def test_a_model_that_cannot_be_loaded_stops_start_up_with_the_reason(hub_server):
     result = subprocess.run(
-        [sys.executable, "app.py", "--model", "alice/no-such-model", "--port", str(_free_port())],
+        [sys.executable, "app.py", "--model", "alice/no-such-model", "--port", str(free_port())],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -180,7 +147,7 @@ def test_model_id_environment_variable_picks_the_model(tmp_path):
     (folder / "model.safetensors").unlink()
 
     result = subprocess.run(
-        [sys.executable, "app.py", "--port", str(_free_port())],
+        [sys.executable, "app.py", "--port", str(free_port())],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
+from tests.app_server import start_app, stop
 from tests.conftest import ROOT
-from tests.test_app import start_app, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium's own calls home are refused on these machines; keep it quiet and offline.

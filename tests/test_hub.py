@@ -17,7 +17,8 @@ from huggingface_hub import HfApi, ModelCard
 import train
 from model.hub import HubError, pull, push
 from model.tinyvgg import TinyVGG
-from tests.conftest import ARTIFACTS, ROOT, _free_port
+from tests.app_server import free_port
+from tests.conftest import ARTIFACTS, ROOT
 from tests.hub_server import HubServer
 
 REPO = "alice/tinyvgg-fashion-mnist"
@@ -212,7 +213,7 @@ def test_a_server_error_during_the_commit_keeps_the_folder_and_says_to_retry(tra
 
 def test_an_unreachable_hub_is_reported_and_the_folder_kept(trained, hub_server):
     before = snapshot(trained)
-    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     code = f"from model.hub import main; raise SystemExit(main(['push', {str(trained)!r}, {REPO!r}]))"
 
     result = run_python(code, HF_ENDPOINT=closed, HF_TOKEN=hub_server.token)
@@ -303,7 +304,7 @@ def test_a_connection_dropped_during_the_upload_keeps_the_folder_and_says_to_ret
 
 
 def test_pulling_with_the_hub_unreachable_and_nothing_cached_suggests_offline_mode_or_a_folder(tmp_path):
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     code = f"from model.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
 
     result = run_python(code, HF_ENDPOINT=closed, HF_HOME=str(tmp_path))

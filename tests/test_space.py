@@ -18,8 +18,8 @@ from gradio_client import Client, handle_file
 
 from model.hub import HubError
 from model.space import build, embed_snippets, push
-from tests.conftest import ROOT, _free_port
-from tests.test_app import stop
+from tests.app_server import start_app, stop
+from tests.conftest import ROOT
 
 CLASS_NAMES = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())["class_names"]
 
@@ -119,32 +119,16 @@ def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, 
     assert probe.returncode == 0, probe.stderr
     assert Path(probe.stdout.strip().splitlines()[-1]).is_relative_to(copy), "the bundle must use its own model package"
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)], cwd=copy, env=env, stderr=subprocess.PIPE, text=True
-    )
+    proc, url = start_app(cwd=copy, env=env)
     try:
-        client = _wait_for(f"http://127.0.0.1:{port}/", proc)
-        label, *_ = client.predict(handle_file(copy / "examples" / "shop-trouser.jpg"), api_name="/predict")
+        label, *_ = Client(url, verbose=False).predict(
+            handle_file(copy / "examples" / "shop-trouser.jpg"), api_name="/predict"
+        )
     finally:
         stop(proc)
 
     assert label["label"] == "Trouser"
     assert {c["label"] for c in label["confidences"]} <= set(CLASS_NAMES)
-
-
-def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> Client:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the bundle's app exited: {proc.stderr.read()}")
-        try:
-            return Client(url, verbose=False)
-        except Exception:
-            time.sleep(0.5)
-    raise AssertionError(f"the bundle's app did not answer on {url}")
 
 
 def test_push_creates_a_gradio_space_whose_files_match_the_bundle(bundle, hub_server, monkeypatch):
