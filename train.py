@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from model.calibrate import calibrate, plot_reliability
-from model.config import PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.config import PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
 from model.distributed import Distributed, init_distributed, shutdown
-from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, select_device
+from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, precision_dtype, select_device
 from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 from model.tinyvgg import TinyVGG
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--augment",
         action=argparse.BooleanOptionalAction,
         help=f"random flips and 2-pixel shifts {_preset_default('augment')}",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32, or bf16: bfloat16 autocast for the forward and backward passes, about 1.7x faster on CPUs "
+        f"with AVX512-BF16 or AMX; the weights stay fp32 {_preset_default('precision')}",
     )
     p.add_argument(
         "--val-size",
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig(**vars(args)).resolve()
         group, device = init_distributed(select_device(config.device))
+        precision_dtype(config.precision, device)
     except ValueError as err:
         parser.error(str(err))
     try:

@@ -26,6 +26,7 @@ HYPERPARAMETERS = (
     "dropout",
     "normalize",
     "augment",
+    "precision",
     "val_size",
     "seed",
     "limit_train",

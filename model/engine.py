@@ -108,6 +108,7 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     augment: bool = False,
     memory_format: torch.memory_format = torch.contiguous_format,
+    autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: bool = False,
     group: Distributed = Distributed(),
@@ -119,7 +120,8 @@ def train_one_epoch(
     later gives the same weights as never stopping. Under torchrun every process
     draws the same permutation and takes its own shard of it, with `batch_size`
     the global batch. Returns the updated state; `state.step` is short of the
-    batch count only if `should_stop()` said so.
+    batch count only if `should_stop()` said so. With `autocast_dtype` the forward
+    pass and the loss run under autocast in that dtype; the weights stay fp32.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
     order = torch.randperm(len(images), generator=generator).to(images.device)
@@ -144,8 +146,9 @@ def train_one_epoch(
         y = labels[index]
         if augment:
             x = augment_batch(x, generator)
-        logits = model(x.contiguous(memory_format=memory_format))
-        loss = F.cross_entropy(logits, y)
+        with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(x.contiguous(memory_format=memory_format))
+            loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -194,6 +197,26 @@ def evaluate(
         predictions=predicted.cpu(),
         num_samples=n,
     )
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `--precision` on `device`, or None for plain fp32.
+
+    Raises:
+        ValueError: The device cannot compute in bfloat16.
+    """
+    if precision == "fp32":
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("--precision bf16 needs a GPU with bfloat16 support (Ampere or newer); use --precision fp32")
+    return torch.bfloat16
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 runs natively here; on older CPUs it is emulated and slower than fp32."""
+    if device.type == "cpu":
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return True
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -280,6 +303,9 @@ def fit(
     steps_per_epoch = math.ceil(shard / (config.batch_size // group.world_size))
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    precision = precision_dtype(config.precision, device)
+    if precision is not None and not native_bf16(device):
+        log("note: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so --precision bf16 is emulated and slow")
     torch.manual_seed(config.seed)
 
     result = FitResult()
@@ -317,6 +343,7 @@ def fit(
                 scheduler=scheduler,
                 augment=config.augment,
                 memory_format=memory_format,
+                autocast_dtype=precision,
                 should_stop=stop,
                 progress=not config.no_progress and group.is_main,
                 group=group,

@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from model.config import TrainConfig
-from model.engine import EpochState, augment_batch, evaluate, make_optimizer, select_device, train_one_epoch
+from model.engine import (
+    EpochState,
+    augment_batch,
+    evaluate,
+    make_optimizer,
+    precision_dtype,
+    select_device,
+    train_one_epoch,
+)
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -87,6 +95,51 @@ def test_training_stops_after_the_batch_in_which_it_is_asked_to(fashion_mnist):
 
     assert (state.step, state.seen) == (3, 96)
     assert state.generator_state is not None
+
+
+def _epoch_with_dtypes(images, labels, autocast_dtype):
+    """One epoch from the same start; returns the model and the dtypes the first conv computed in."""
+    torch.manual_seed(0)
+    model = TinyVGG(input_mean=0.286, input_std=0.353)
+    config = TrainConfig(preset="fast").resolve()  # AdamW: steadier than plain SGD over a few steps
+    before = evaluate(model, images, labels)
+    seen = set()
+    hook = model.conv_block_1[0].register_forward_hook(lambda module, args, out: seen.add(out.dtype))
+    train_one_epoch(
+        model,
+        images,
+        labels,
+        make_optimizer(model, config),
+        batch_size=32,
+        state=EpochState(epoch=1),
+        seed=0,
+        autocast_dtype=autocast_dtype,
+    )
+    hook.remove()
+    return model, seen, before
+
+
+def test_bf16_autocast_computes_in_bfloat16_learns_and_keeps_fp32_weights(fashion_mnist):
+    images, labels = fashion_mnist.train_images[:3000], fashion_mnist.train_labels[:3000]
+
+    full, full_dtypes, _ = _epoch_with_dtypes(images, labels, None)
+    half, half_dtypes, before = _epoch_with_dtypes(images, labels, torch.bfloat16)
+
+    assert full_dtypes == {torch.float32} and half_dtypes == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    # Rounding to bfloat16 changes the arithmetic, so the weights differ, but the model learns as well.
+    for (name, a), b in zip(full.named_parameters(), half.parameters()):
+        assert not torch.equal(a, b), name
+    after, reference = evaluate(half, images, labels), evaluate(full, images, labels)
+    assert after.loss < before.loss - 0.5
+    assert after.loss == pytest.approx(reference.loss, abs=0.1)
+
+
+def test_precision_names_map_to_autocast_dtypes():
+    assert precision_dtype("fp32", torch.device("cpu")) is None
+    assert precision_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    with pytest.raises(ValueError, match="--precision must be fp32 or bf16, got 'fp16'"):
+        TrainConfig(precision="fp16").resolve()
 
 
 def test_cpu_is_always_available_and_a_missing_gpu_is_a_clear_error():
