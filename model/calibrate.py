@@ -33,9 +33,16 @@ BINS = 15
 KEEP = 0.95
 
 
-def logits_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+def logits_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Logits for uint8 images, a chunk at a time: one huge batch is slower and needs gigabytes."""
     with torch.inference_mode():
         return torch.cat([model(to_inputs(chunk)) for chunk in images.split(batch_size)])
+
+
+def ood_scores_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """`model.ood_score` for uint8 images, a chunk at a time."""
+    with torch.inference_mode():
+        return torch.cat([model.ood_score(to_inputs(chunk)) for chunk in images.split(batch_size)])
 
 
 def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
@@ -121,17 +128,17 @@ def calibrate(
     calibrated.load_state_dict(state)
     calibrated.eval()
     with torch.inference_mode():
-        val_scores = calibrated.ood_score(to_inputs(val[0]))
+        val_scores = ood_scores_of(calibrated, val[0])
         threshold = float(torch.quantile(val_scores, 1 - KEEP))
         calibrated.ood_threshold = threshold
         calibrated._hub_mixin_config = {**config, "temperature": temperature, "ood_threshold": threshold}
         auroc, false_accept = {}, {}
         for name, images in ood_sets().items():
-            scores = calibrated.ood_score(to_inputs(images))
+            scores = ood_scores_of(calibrated, images)
             truth = np.r_[np.ones(len(val_scores)), np.zeros(len(scores))]
             auroc[name] = float(roc_auc_score(truth, np.r_[val_scores.numpy(), scores.numpy()]))
             false_accept[name] = float((scores >= threshold).float().mean())
-        test_pass = float((calibrated.ood_score(to_inputs(test[0])) >= threshold).float().mean())
+        test_pass = float((ood_scores_of(calibrated, test[0]) >= threshold).float().mean())
 
     metrics = {
         "calibration": {
