@@ -1,0 +1,71 @@
+"""Where a training step's time goes: torch.profiler over train.py's own loop, one table by operator.
+
+    python benchmarks/profile_step.py [--preset notebook] [--images 9600]
+
+Trains the preset's model on the first IMAGES training images with `train_one_epoch`, as
+train.py does (channels_last, the preset's batch size, optimizer and precision; no schedule): one pass to warm
+up, one timed, one under the profiler. Prints the operators sorted by their own CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.config import PRESETS, TrainConfig  # noqa: E402
+from model.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
+from model.engine import EpochState, make_optimizer, precision_dtype, train_one_epoch  # noqa: E402
+from train import build_model  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", choices=list(PRESETS), default="notebook", help="(default: notebook)")
+    parser.add_argument("--images", type=int, default=9600, help="training images per pass (default: 9600)")
+    parser.add_argument("--rows", type=int, default=15, help="operators to list (default: 15)")
+    args = parser.parse_args(argv)
+
+    config = TrainConfig(preset=args.preset).resolve()
+    data = load_fashion_mnist()
+    images, labels = data.train_images[: args.images], data.train_labels[: args.images]
+    torch.manual_seed(config.seed)
+    model = build_model(config, CLASS_NAMES).to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+
+    def one_pass(epoch: int) -> EpochState:
+        return train_one_epoch(
+            model,
+            images,
+            labels,
+            optimizer,
+            batch_size=config.batch_size,
+            state=EpochState(epoch=epoch),
+            seed=config.seed,
+            augment=config.augment,
+            memory_format=torch.channels_last,
+            autocast_dtype=precision_dtype(config.precision, torch.device("cpu")),
+        )
+
+    one_pass(1)  # oneDNN builds its kernels on first use
+    timed = one_pass(2)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        profiled = one_pass(3)
+    steps = profiled.step
+    print(
+        f"--preset {args.preset}: {args.images:,} images in {steps} steps of {config.batch_size}; "
+        f"{args.images / timed.seconds:,.0f} images/s unprofiled, {1000 * profiled.seconds / steps:.2f} ms "
+        f"per step under the profiler"
+    )
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
