@@ -207,6 +207,11 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """
     if precision == "fp32":
         return None
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"this PyTorch has no autocast for {device.type}, so --precision bf16 cannot run there; "
+            "use --precision fp32"
+        )
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("--precision bf16 needs a GPU with bfloat16 support (Ampere or newer); use --precision fp32")
     return torch.bfloat16
