@@ -18,7 +18,7 @@ import torch
 from model.data import load_fashion_mnist
 from model.engine import evaluate
 from model.examples import shop_photo
-from model.preprocess import prepare, to_inputs
+from model.preprocess import prepare
 from model.tinyvgg import TinyVGG
 
 
@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     prepared = torch.stack([prepare(shop_photo(image, rng)) for image in images])
     seconds = time.perf_counter() - started
-    with torch.inference_mode():
-        predictions = torch.cat([model(to_inputs(batch)).argmax(1) for batch in prepared.split(1000)])
-    shop_accuracy = float((predictions == labels).float().mean())
-    agreement = float((predictions == original.predictions).float().mean())
+    shop = evaluate(model, prepared, labels)
+    shop_accuracy = shop.accuracy
+    agreement = float((shop.predictions == original.predictions).float().mean())
 
     print(f"images:                         {len(labels):,}")
     print(f"accuracy on the 28x28 originals: {original.accuracy:.2%}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -33,16 +34,15 @@ BINS = 15
 KEEP = 0.95
 
 
-def logits_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Logits for uint8 images, a chunk at a time: one huge batch is slower and needs gigabytes."""
-    with torch.inference_mode():
-        return torch.cat([model(to_inputs(chunk)) for chunk in images.split(batch_size)])
+def in_chunks(
+    score: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500
+) -> torch.Tensor:
+    """`score` (a model, or its `ood_score`) on uint8 images, a chunk at a time.
 
-
-def ood_scores_of(model: TinyVGG, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """`model.ood_score` for uint8 images, a chunk at a time."""
+    One huge batch is slower and needs gigabytes.
+    """
     with torch.inference_mode():
-        return torch.cat([model.ood_score(to_inputs(chunk)) for chunk in images.split(batch_size)])
+        return torch.cat([score(to_inputs(chunk)) for chunk in images.split(batch_size)])
 
 
 def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
@@ -115,12 +115,12 @@ def calibrate(
     base.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("ood_")})
     base.eval()
 
-    temperature = fit_temperature(logits_of(base, val[0]), val[1])
-    test_logits = logits_of(base, test[0])
+    temperature = fit_temperature(in_chunks(base, val[0]), val[1])
+    test_logits = in_chunks(base, test[0])
     before, after = test_logits.softmax(1), (test_logits / temperature).softmax(1)
 
     # The detector's statistics: each class's mean (calibrated) logit vector on the training images.
-    train_logits = logits_of(base, train[0]) / temperature
+    train_logits = in_chunks(base, train[0]) / temperature
     means = torch.stack([train_logits[train[1] == c].mean(0) for c in range(len(base.class_names))])
 
     calibrated = TinyVGG(**{**config, "temperature": temperature})
@@ -128,17 +128,17 @@ def calibrate(
     calibrated.load_state_dict(state)
     calibrated.eval()
     with torch.inference_mode():
-        val_scores = ood_scores_of(calibrated, val[0])
+        val_scores = in_chunks(calibrated.ood_score, val[0])
         threshold = float(torch.quantile(val_scores, 1 - KEEP))
         calibrated.ood_threshold = threshold
         calibrated._hub_mixin_config = {**config, "temperature": temperature, "ood_threshold": threshold}
         auroc, false_accept = {}, {}
         for name, images in ood_sets().items():
-            scores = ood_scores_of(calibrated, images)
+            scores = in_chunks(calibrated.ood_score, images)
             truth = np.r_[np.ones(len(val_scores)), np.zeros(len(scores))]
             auroc[name] = float(roc_auc_score(truth, np.r_[val_scores.numpy(), scores.numpy()]))
             false_accept[name] = float((scores >= threshold).float().mean())
-        test_pass = float((ood_scores_of(calibrated, test[0]) >= threshold).float().mean())
+        test_pass = float((in_chunks(calibrated.ood_score, test[0]) >= threshold).float().mean())
 
     metrics = {
         "calibration": {
