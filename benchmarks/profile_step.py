@@ -1,6 +1,8 @@
 """Where a training step's time goes: torch.profiler over train.py's own loop, one table by operator.
 
     python benchmarks/profile_step.py [--preset notebook] [--images 9600]
+    python benchmarks/profile_step.py --preset default --precision fp32   # against the preset's bf16
+    python benchmarks/profile_step.py --memory-format contiguous          # against channels_last
 
 Trains the preset's model on the first IMAGES training images with `train_one_epoch`, as
 train.py does (channels_last, the preset's batch size, optimizer and precision; no schedule): one pass to warm
@@ -19,7 +21,7 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.config import PRESETS, TrainConfig  # noqa: E402
+from model.config import PRECISIONS, PRESETS, TrainConfig  # noqa: E402
 from model.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from model.engine import EpochState, make_optimizer, precision_dtype, train_one_epoch  # noqa: E402
 from train import build_model  # noqa: E402
@@ -29,14 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=list(PRESETS), default="notebook", help="(default: notebook)")
     parser.add_argument("--images", type=int, default=9600, help="training images per pass (default: 9600)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="instead of the preset's (default: the preset's)")
+    parser.add_argument(
+        "--memory-format",
+        choices=["channels_last", "contiguous"],
+        default="channels_last",
+        help="layout of the weights and batches; train.py uses channels_last (default: channels_last)",
+    )
     parser.add_argument("--rows", type=int, default=15, help="operators to list (default: 15)")
     args = parser.parse_args(argv)
 
-    config = TrainConfig(preset=args.preset).resolve()
+    config = TrainConfig(preset=args.preset, precision=args.precision).resolve()
+    memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     data = load_fashion_mnist()
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
     torch.manual_seed(config.seed)
-    model = build_model(config, CLASS_NAMES).to(memory_format=torch.channels_last)
+    model = build_model(config, CLASS_NAMES).to(memory_format=memory_format)
     optimizer = make_optimizer(model, config)
 
     def one_pass(epoch: int) -> EpochState:
@@ -49,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             state=EpochState(epoch=epoch),
             seed=config.seed,
             augment=config.augment,
-            memory_format=torch.channels_last,
+            memory_format=memory_format,
             autocast_dtype=precision_dtype(config.precision, torch.device("cpu")),
         )
 
@@ -59,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         profiled = one_pass(3)
     steps = profiled.step
     print(
-        f"--preset {args.preset}: {args.images:,} images in {steps} steps of {config.batch_size}; "
+        f"--preset {args.preset}, {config.precision}, {args.memory_format}: "
+        f"{args.images:,} images in {steps} steps of {config.batch_size}; "
         f"{args.images / timed.seconds:,.0f} images/s unprofiled, {1000 * profiled.seconds / steps:.2f} ms "
         f"per step under the profiler"
     )
