@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import shlex
 import signal
@@ -16,7 +17,15 @@ from model.calibrate import calibrate, plot_reliability
 from model.config import PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
 from model.distributed import Distributed, init_distributed, shutdown
-from model.engine import CheckpointError, TrainingInterrupted, evaluate, fit, precision_dtype, select_device
+from model.engine import (
+    CheckpointError,
+    TrainingInterrupted,
+    evaluate,
+    fit,
+    native_bf16,
+    resolve_precision,
+    select_device,
+)
 from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 from model.tinyvgg import TinyVGG
@@ -90,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="fp32, or bf16: bfloat16 autocast for the forward and backward passes, about 1.7x faster on CPUs "
-        f"with AVX512-BF16 or AMX; the weights stay fp32 {_preset_default('precision')}",
+        help="bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "
+        "faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, but emulated and several times slower on "
+        "other CPUs; fp32: plain fp32; auto: bf16 where the device has native bfloat16, fp32 elsewhere "
+        + _preset_default("precision"),
     )
     p.add_argument(
         "--val-size",
@@ -173,17 +184,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig(**vars(args)).resolve()
         group, device = init_distributed(select_device(config.device))
-        precision_dtype(config.precision, device)
+        precision, why = resolve_precision(config.precision, device)
     except ValueError as err:
         parser.error(str(err))
+    config = dataclasses.replace(config, precision_used=precision)
     try:
-        return run(config, argv, group, device)
+        return run(config, argv, group, device, why)
     finally:
         shutdown(group)
 
 
-def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.device) -> int:
-    """Train as one process, or as one of a torchrun group, where rank 0 alone prints and writes."""
+def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.device, precision_why: str) -> int:
+    """Train as one process, or as one of a torchrun group, where rank 0 alone prints and writes.
+
+    `config.precision_used` is what `--precision` resolved to on `device`, for the reason `precision_why`.
+    """
     say = print if group.is_main else (lambda *args, **kwargs: None)
     launcher = ["torchrun", f"--nproc-per-node={group.world_size}"] if group.enabled else ["python"]
     output_dir = Path(config.output_dir)
@@ -209,6 +224,13 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         f"TinyVGG with {model.num_parameters:,} parameters on {device}{processes}; {len(train[0]):,} training, "
         f"{len(val[0]) if val else 0:,} validation and {len(test[0]):,} test images from {data.source}"
     )
+    say(f"precision: {config.precision_used} ({precision_why})")
+    if config.precision_used == "bf16" and not native_bf16(device):
+        say(
+            f"WARNING: bfloat16 is emulated on this {device.type} (no AVX512-BF16 or AMX): training will be "
+            "several times slower than in fp32. Use --precision auto or fp32 unless you mean to measure this.",
+            file=sys.stderr,
+        )
 
     try:
         result = fit(model, train, test, config, output_dir, val=val, device=device, log=say, group=group)
@@ -247,6 +269,7 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         },
         "environment": {
             "device": (str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)) + processes,
+            "precision": config.precision_used,
             "python": platform.python_version(),
             "torch": torch.__version__,
             "torchvision": _version("torchvision"),

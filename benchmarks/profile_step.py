@@ -1,7 +1,7 @@
 """Where a training step's time goes: torch.profiler over train.py's own loop, one table by operator.
 
     python benchmarks/profile_step.py [--preset notebook] [--images 9600]
-    python benchmarks/profile_step.py --preset default --precision fp32   # against the preset's bf16
+    python benchmarks/profile_step.py --preset default --precision fp32   # against bf16 (auto, on AVX512-BF16/AMX)
     python benchmarks/profile_step.py --memory-format contiguous          # against channels_last
 
 Trains the preset's model on the first IMAGES training images with `train_one_epoch`, as
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from model.config import PRECISIONS, PRESETS, TrainConfig  # noqa: E402
 from model.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from model.engine import EpochState, make_optimizer, precision_dtype, train_one_epoch  # noqa: E402
+from model.engine import EpochState, make_optimizer, resolve_precision, train_one_epoch  # noqa: E402
 from train import build_model  # noqa: E402
 
 
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = TrainConfig(preset=args.preset, precision=args.precision).resolve()
+    precision, _ = resolve_precision(config.precision, torch.device("cpu"))  # auto: bf16 only where native
     memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     data = load_fashion_mnist()
     images, labels = data.train_images[: args.images], data.train_labels[: args.images]
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=config.seed,
             augment=config.augment,
             memory_format=memory_format,
-            autocast_dtype=precision_dtype(config.precision, torch.device("cpu")),
+            autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         )
 
     one_pass(1)  # oneDNN builds its kernels on first use
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         profiled = one_pass(3)
     steps = profiled.step
     print(
-        f"--preset {args.preset}, {config.precision}, {args.memory_format}: "
+        f"--preset {args.preset}, {precision}, {args.memory_format}: "
         f"{args.images:,} images in {steps} steps of {config.batch_size}; "
         f"{args.images / timed.seconds:,.0f} images/s unprofiled, {1000 * profiled.seconds / steps:.2f} ms "
         f"per step under the profiler"

@@ -99,12 +99,14 @@ def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
             train_images_per_second=metrics["train_images_per_second"],
             epochs=len(metrics["history"]),
             device=metrics["environment"]["device"],
+            # What --precision resolved to; older runs did not record it.
+            precision_used=metrics["environment"].get("precision"),
             train_count=metrics["data"]["train_images"],
             val_count=metrics["data"]["val_images"],
             test_count=metrics["data"]["test_images"],
             data_source=metrics["data"]["source"],
             data_sha256=metrics["data"]["sha256"],
-            versions={k: v for k, v in metrics["environment"].items() if k != "device"},
+            versions={k: v for k, v in metrics["environment"].items() if k not in ("device", "precision")},
         )
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
 

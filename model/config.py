@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.0,
         normalize=True,
         augment=False,
-        precision="bf16",
+        precision="auto",
         val_size=0,
     ),
     # The shipped model: the best accuracy under 100k parameters in 15 CPU minutes.
@@ -57,13 +57,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.0,
         normalize=True,
         augment=True,
-        precision="bf16",
+        precision="auto",
         val_size=5000,
     ),
 }
 
-# fp32 everywhere, or bfloat16 autocast for the forward and backward passes (weights stay fp32).
-PRECISIONS = ("fp32", "bf16")
+# fp32 everywhere, or bfloat16 autocast for the forward and backward passes (weights stay fp32);
+# auto is bf16 where the device computes it natively and fp32 where it would be emulated.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # Pixel statistics of the Fashion-MNIST training images in [0, 1] (`python -m model.data`).
 TRAIN_MEAN = 0.2860
@@ -91,6 +92,8 @@ class TrainConfig:
     normalize: bool | None = None
     augment: bool | None = None
     precision: str | None = None
+    # What `precision` resolved to on this machine (engine.resolve_precision); train.py fills it.
+    precision_used: str | None = None
     val_size: int | None = None
     seed: int = 42
     data_dir: str | None = None
@@ -130,7 +133,7 @@ class TrainConfig:
         if self.optimizer not in (None, "sgd", "adamw"):
             problems.append(f"--optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.precision not in (None, *PRECISIONS):
-            problems.append(f"--precision must be {' or '.join(PRECISIONS)}, got {self.precision!r}")
+            problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.schedule not in (None, "constant", "onecycle"):
             problems.append(f"--schedule must be constant or onecycle, got {self.schedule!r}")
         if problems:
@@ -140,4 +143,9 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
     def recipe(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RECIPE_FIELDS}
+        recipe = {name: getattr(self, name) for name in RECIPE_FIELDS}
+        # The arithmetic is decided by what `auto` resolved to, so a run started with auto
+        # resumes with auto on the same machine, or with that precision named.
+        if self.precision_used is not None:
+            recipe["precision"] = self.precision_used
+        return recipe

@@ -23,6 +23,8 @@ from model.files import atomic_path
 from model.preprocess import to_inputs
 
 CHECKPOINT_NAME = "checkpoint.pt"
+# The pace of training is timed over these steps of an epoch, once oneDNN has built its kernels.
+PACE_STEPS = (10, 60)
 
 
 @dataclass
@@ -110,6 +112,7 @@ def train_one_epoch(
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_pace: Callable[[float, int], None] | None = None,
     progress: bool = False,
     group: Distributed = Distributed(),
 ) -> EpochState:
@@ -122,6 +125,8 @@ def train_one_epoch(
     the global batch. Returns the updated state; `state.step` is short of the
     batch count only if `should_stop()` said so. With `autocast_dtype` the forward
     pass and the loss run under autocast in that dtype; the weights stay fp32.
+    `on_pace(seconds_per_step, step)` is called once, early in the call, so the
+    caller can tell how long the run will take.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
     order = torch.randperm(len(images), generator=generator).to(images.device)
@@ -140,6 +145,7 @@ def train_one_epoch(
     # Running sums stay on the device: reading them back every step would stall the loop.
     loss_sum = torch.tensor(state.loss_sum, dtype=torch.float64, device=images.device)
     correct = torch.tensor(state.correct, dtype=torch.int64, device=images.device)
+    first_step = state.step
     for step in range(state.step, num_batches):
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
@@ -162,6 +168,10 @@ def train_one_epoch(
         bar.update()
         if progress and state.step % 50 == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / state.seen:.4f}", refresh=False)
+        if on_pace is not None and state.step - first_step == PACE_STEPS[0]:
+            pace_start = time.perf_counter()
+        elif on_pace is not None and state.step - first_step == PACE_STEPS[1]:
+            on_pace((time.perf_counter() - pace_start) / (PACE_STEPS[1] - PACE_STEPS[0]), state.step)
         if should_stop() and state.step < num_batches:
             break
     bar.close()
@@ -199,29 +209,66 @@ def evaluate(
     )
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bfloat16 natively, so that bf16 autocast is faster than fp32.
+
+    On x86 CPUs that takes AVX512-BF16 or AMX. PyTorch's own mkldnn check is not the test:
+    it is true for any AVX-512 CPU (and AVX2-VNNI-2), where oneDNN converts rather than computes
+    in bfloat16. Elsewhere bf16 is emulated and several times slower than fp32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return False  # MPS runs bf16, but no faster than fp32 for a model this small
+    capabilities = torch.cpu.get_capabilities()
+    if capabilities.get("architecture") == "x86_64":
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()  # Arm: the BF16 extension
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
+    """What `--precision` means on `device`: "fp32" or "bf16", and the reason in words.
+
+    "auto" is bf16 where the device has native bfloat16 and fp32 otherwise; "fp32" and
+    "bf16" are taken as asked (the reason of an emulated bf16 says it is slow).
+
+    Raises:
+        ValueError: bf16 was asked for on a device that cannot compute in bfloat16.
+    """
+    if precision == "fp32":
+        return "fp32", "as asked"
+    native = native_bf16(device)
+    where = {"cpu": "this CPU", "cuda": "this GPU"}.get(device.type, device.type)
+    if precision == "auto":
+        if native:
+            return "bf16", f"{where} has native bfloat16" + (": AVX512-BF16/AMX" if device.type == "cpu" else "")
+        if device.type == "mps":
+            return "fp32", "auto keeps fp32 on MPS"
+        return "fp32", "no native bfloat16 here; bf16 would be emulated and slower"
+    if precision != "bf16":
+        raise ValueError(f"unknown precision {precision!r}")
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"this PyTorch has no autocast for {device.type}, so --precision bf16 cannot run there; "
+            "use --precision auto or fp32"
+        )
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("--precision bf16 needs a GPU with bfloat16 support (Ampere or newer); use --precision auto")
+    if native:
+        return "bf16", f"as asked; {where} has native bfloat16"
+    return "bf16", (
+        f"as asked, but {where} has no native bfloat16 (AVX512-BF16 or AMX): it is emulated, "
+        "several times slower than fp32; --precision auto picks fp32 here"
+    )
+
+
 def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--precision` on `device`, or None for plain fp32.
+    """The autocast dtype for `--precision` on `device` (auto resolved), or None for plain fp32.
 
     Raises:
         ValueError: The device cannot compute in bfloat16.
     """
-    if precision == "fp32":
-        return None
-    if not torch.amp.is_autocast_available(device.type):
-        raise ValueError(
-            f"this PyTorch has no autocast for {device.type}, so --precision bf16 cannot run there; "
-            "use --precision fp32"
-        )
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("--precision bf16 needs a GPU with bfloat16 support (Ampere or newer); use --precision fp32")
-    return torch.bfloat16
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether bfloat16 runs natively here; on older CPUs it is emulated and slower than fp32."""
-    if device.type == "cpu":
-        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return True
+    return torch.bfloat16 if resolve_precision(precision, device)[0] == "bf16" else None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -308,9 +355,7 @@ def fit(
     steps_per_epoch = math.ceil(shard / (config.batch_size // group.world_size))
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    precision = precision_dtype(config.precision, device)
-    if precision is not None and not native_bf16(device):
-        log("note: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so --precision bf16 is emulated and slow")
+    precision = precision_dtype(config.precision_used or config.precision, device)
     torch.manual_seed(config.seed)
 
     result = FitResult()
@@ -333,6 +378,21 @@ def fit(
             _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
         group.barrier()
 
+    progress = not config.no_progress and group.is_main
+    announced = False
+
+    def announce_pace(seconds_per_step: float, step: int) -> None:
+        nonlocal announced
+        announced = True
+        steps_left = steps_per_epoch - step + (config.epochs - state.epoch) * steps_per_epoch
+        epochs = config.epochs - state.epoch + 1
+        # A bar is on screen while training: tqdm.write prints above it instead of through it.
+        (tqdm.write if progress else log)(
+            f"about {_duration(seconds_per_step * steps_left)} for {epochs} epoch{'s' * (epochs > 1)} "
+            f"at {config.batch_size / seconds_per_step:,.0f} images/s"
+        )
+
+    session_start, session_epochs, first_epoch_end = time.perf_counter(), 0, 0.0
     with stop_on_signals() as received:
         # Under torchrun every process must stop after the same step, or the others would wait forever.
         stop = (lambda: group.any(received() is not None)) if group.enabled else (lambda: received() is not None)
@@ -350,7 +410,8 @@ def fit(
                 memory_format=memory_format,
                 autocast_dtype=precision,
                 should_stop=stop,
-                progress=not config.no_progress and group.is_main,
+                on_pace=None if announced else announce_pace,
+                progress=progress,
                 group=group,
             )
             loss_sum, correct, seen = group.sum([state.loss_sum, state.correct, state.seen])
@@ -374,7 +435,15 @@ def fit(
                 "elapsed_seconds": result.train_seconds,
             }
             result.history.append(record)
-            log(_summary(record, config.epochs))
+            # Wall time per epoch, evaluation included. The first epoch of a process also builds
+            # oneDNN's kernels (seconds, in bf16), so later estimates average over the epochs after it.
+            now = time.perf_counter()
+            session_epochs += 1
+            if session_epochs == 1:
+                per_epoch, first_epoch_end = now - session_start, now
+            else:
+                per_epoch = (now - first_epoch_end) / (session_epochs - 1)
+            log(_summary(record, config.epochs, per_epoch * (config.epochs - state.epoch)))
 
             state = EpochState(epoch=state.epoch + 1)
             save(state)
@@ -404,7 +473,15 @@ def _evaluate_group(
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
-def _summary(record: dict[str, float], epochs: int) -> str:
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _summary(record: dict[str, float], epochs: int, seconds_left: float) -> str:
     parts = [
         f"epoch {record['epoch']}/{epochs}",
         f"train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.2%}",
@@ -415,6 +492,8 @@ def _summary(record: dict[str, float], epochs: int) -> str:
         f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.2%}",
         f"{record['epoch_seconds']:.1f}s",
     ]
+    if record["epoch"] < epochs:
+        parts.append(f"~{_duration(seconds_left)} left")
     return " | ".join(parts)
 
 
