@@ -36,7 +36,17 @@ SPACE_MODULES = (
     "tinyvgg.py",
 )
 # The bundle's requirements; gradio itself comes from the front matter's sdk_version.
-REQUIREMENTS = ("torch", "torchvision", "huggingface-hub", "httpx2", "safetensors", "numpy", "pillow", "matplotlib")
+REQUIREMENTS = (
+    "torch",
+    "torchvision",
+    "huggingface-hub",
+    "httpx2",
+    "safetensors",
+    "numpy",
+    "opencv-python-headless",
+    "pillow",
+    "matplotlib",
+)
 SHIPPED_FILES = ("model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png")
 
 
