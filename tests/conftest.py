@@ -102,3 +102,28 @@ def hub_server(_hub_session: HubServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     _hub_session.reset()
     monkeypatch.delenv("HF_TOKEN", raising=False)
     yield _hub_session
+
+
+# Fixtures that train a model or start a server (a subprocess or a thread): a test that uses one
+# is slow by the marker's own definition in pyproject.toml, and must say so.
+SLOW_FIXTURES = {
+    "_hub_session",  # the local Hub server, behind hub_server
+    "server",  # tests/test_app.py: the app in a subprocess
+    "app_url",  # tests/test_browser.py: the same
+    "trained",  # tests/test_card.py: a training run
+    "trained_once",  # tests/test_hub.py: the same
+    "short_run_and_log",  # tests/test_train.py: the same
+    "uninterrupted",  # tests/test_train.py: a training subprocess
+    "single",  # tests/test_distributed.py: the same
+    "distributed",  # tests/test_distributed.py: torchrun
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        f"{item.nodeid} (uses {', '.join(sorted(SLOW_FIXTURES & set(item.fixturenames)))})"
+        for item in items
+        if SLOW_FIXTURES & set(item.fixturenames) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("mark these tests @pytest.mark.slow:\n  " + "\n  ".join(unmarked))

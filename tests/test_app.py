@@ -61,6 +61,7 @@ def test_predict_raises_a_clear_error_for_a_file_that_is_not_an_image(cases):
         app.predict(cases["text_file.png"])
 
 
+@pytest.mark.slow
 def test_the_api_returns_the_label_and_the_time_but_no_image(client):
     label, warning, timing = client.predict(handle_file(ROOT / "examples" / "shop-sneaker.jpg"), api_name="/predict")
 
@@ -74,6 +75,7 @@ def test_the_api_returns_the_label_and_the_time_but_no_image(client):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXPECTED), ids=str)
 def test_each_bad_input_gets_an_answer_and_the_next_request_works(client, cases, name):
     if EXPECTED[name] == "ok":
@@ -87,6 +89,7 @@ def test_each_bad_input_gets_an_answer_and_the_next_request_works(client, cases,
     assert label["label"] == "Trouser"
 
 
+@pytest.mark.slow
 def test_the_server_refuses_uploads_over_the_size_limit(server, client):
     too_big = b"\xff\xd8" + bytes(11 * 1024 * 1024)  # 11 MB, over the 10 MB limit
 
@@ -97,6 +100,7 @@ def test_the_server_refuses_uploads_over_the_size_limit(server, client):
     assert label["label"] == CONFIG["class_names"][0]
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_identical_uploads_all_succeed(server):
     photo = handle_file(ROOT / "examples" / "shop-bag.jpg")
 
@@ -109,6 +113,7 @@ def test_sixteen_concurrent_identical_uploads_all_succeed(server):
     assert labels == ["Bag"] * 16
 
 
+@pytest.mark.slow
 def test_the_app_serves_a_model_from_the_hub(hub_server, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", hub_server.token)
     folder = shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model")
@@ -127,6 +132,7 @@ def test_the_app_serves_a_model_from_the_hub(hub_server, monkeypatch, tmp_path):
     assert "alice/tinyvgg-app" in page_config and commit in page_config
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_be_loaded_stops_start_up_with_the_reason(hub_server):
     result = subprocess.run(
         [sys.executable, "app.py", "--model", "alice/no-such-model", "--port", str(free_port())],
@@ -142,6 +148,7 @@ def test_a_model_that_cannot_be_loaded_stops_start_up_with_the_reason(hub_server
     assert "not found" in result.stderr and "--model" in result.stderr
 
 
+@pytest.mark.slow
 def test_model_id_environment_variable_picks_the_model(tmp_path):
     folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "chosen"))
     (folder / "model.safetensors").unlink()
@@ -159,6 +166,7 @@ def test_model_id_environment_variable_picks_the_model(tmp_path):
     assert f"cannot load the model from {folder}" in result.stderr and "has no model.safetensors" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
     from PIL import Image
 

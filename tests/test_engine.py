@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,9 @@ from model.engine import (
     augment_batch,
     evaluate,
     make_optimizer,
+    native_bf16,
     precision_dtype,
+    resolve_precision,
     select_device,
     train_one_epoch,
 )
@@ -60,23 +64,38 @@ def test_augmentation_flips_or_shifts_each_image_without_changing_its_shape():
     assert torch.equal(out, augment_batch(batch, torch.Generator().manual_seed(0))), "same seed, same batch"
 
 
+@pytest.mark.slow
 def test_one_epoch_on_real_images_lowers_the_loss(fashion_mnist):
+    # The fast recipe (AdamW, standardized pixels) learns steadily from the first step; the notebook's
+    # plain SGD sits on a plateau for a number of steps that depends on the CPU's kernels.
     torch.manual_seed(0)
-    model = TinyVGG()
-    config = TrainConfig(preset="notebook").resolve()
-    images, labels = fashion_mnist.train_images[:3000], fashion_mnist.train_labels[:3000]
+    model = TinyVGG(input_mean=0.286, input_std=0.353)
+    config = TrainConfig(preset="fast").resolve()
+    images, labels = fashion_mnist.train_images[:2000], fashion_mnist.train_labels[:2000]
     before = evaluate(model, images, labels)
+    paces = []
 
     state = train_one_epoch(
-        model, images, labels, make_optimizer(model, config), batch_size=32, state=EpochState(epoch=1), seed=0
+        model,
+        images,
+        labels,
+        make_optimizer(model, config),
+        batch_size=32,
+        state=EpochState(epoch=1),
+        seed=0,
+        on_pace=lambda seconds_per_step, step: paces.append((seconds_per_step, step)),
     )
 
     after = evaluate(model, images, labels)
-    assert state.step == 94 and state.seen == 3000
-    assert after.loss < before.loss - 0.5
-    assert after.accuracy > 0.5
+    assert state.step == 63 and state.seen == 2000
+    # The pace is reported once, early, so that a person sees how long the run will take.
+    assert len(paces) == 1 and paces[0][1] == 60 and 0 < paces[0][0] < state.seconds / 50
+    # Measured: 2.30 -> 0.68 to 0.75 and 71% to 74% over three seeds; chance is 2.30 and 10%.
+    assert after.loss < before.loss - 1.0
+    assert after.accuracy > 0.4
 
 
+@pytest.mark.slow
 def test_training_stops_after_the_batch_in_which_it_is_asked_to(fashion_mnist):
     model = TinyVGG()
     config = TrainConfig(preset="notebook").resolve()
@@ -119,8 +138,10 @@ def _epoch_with_dtypes(images, labels, autocast_dtype):
     return model, seen, before
 
 
+@pytest.mark.slow
 def test_bf16_autocast_computes_in_bfloat16_learns_and_keeps_fp32_weights(fashion_mnist):
-    images, labels = fashion_mnist.train_images[:3000], fashion_mnist.train_labels[:3000]
+    # Few images: where the CPU has no native bfloat16 it is emulated, about ten times slower.
+    images, labels = fashion_mnist.train_images[:1000], fashion_mnist.train_labels[:1000]
 
     full, full_dtypes, _ = _epoch_with_dtypes(images, labels, None)
     half, half_dtypes, before = _epoch_with_dtypes(images, labels, torch.bfloat16)
@@ -131,15 +152,52 @@ def test_bf16_autocast_computes_in_bfloat16_learns_and_keeps_fp32_weights(fashio
     for (name, a), b in zip(full.named_parameters(), half.parameters()):
         assert not torch.equal(a, b), name
     after, reference = evaluate(half, images, labels), evaluate(full, images, labels)
-    assert after.loss < before.loss - 0.5
-    assert after.loss == pytest.approx(reference.loss, abs=0.1)
+    # Measured: 2.30 -> 0.80 in bf16 and 0.87 in fp32.
+    assert after.loss < before.loss - 0.8
+    assert after.loss == pytest.approx(reference.loss, abs=0.25)
 
 
 def test_precision_names_map_to_autocast_dtypes():
     assert precision_dtype("fp32", torch.device("cpu")) is None
     assert precision_dtype("bf16", torch.device("cpu")) is torch.bfloat16
-    with pytest.raises(ValueError, match="--precision must be fp32 or bf16, got 'fp16'"):
+    with pytest.raises(ValueError, match="--precision must be one of auto, fp32, bf16, got 'fp16'"):
         TrainConfig(precision="fp16").resolve()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them, a source independent of PyTorch."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to read the CPU's flags from (not Linux)")
+    return {flag for line in cpuinfo.read_text().splitlines() if line.startswith("flags") for flag in line.split()}
+
+
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_native_bfloat16():
+    native = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+    precision, reason = resolve_precision("auto", torch.device("cpu"))
+
+    assert native_bf16(torch.device("cpu")) == native
+    if native:
+        assert (precision, reason) == ("bf16", "this CPU has native bfloat16: AVX512-BF16/AMX")
+    else:
+        assert (precision, reason) == ("fp32", "no native bfloat16 here; bf16 would be emulated and slower")
+
+
+def test_auto_precision_is_fp32_on_a_device_without_bfloat16_and_explicit_bf16_there_is_refused():
+    meta = torch.device("meta")  # no autocast and no native bfloat16
+
+    assert resolve_precision("auto", meta)[0] == "fp32"
+    assert resolve_precision("fp32", meta)[0] == "fp32"
+    with pytest.raises(ValueError, match="no autocast for meta"):
+        resolve_precision("bf16", meta)
+
+
+def test_explicit_bf16_on_a_cpu_is_honoured_and_an_emulated_one_says_it_is_slow():
+    precision, reason = resolve_precision("bf16", torch.device("cpu"))
+
+    assert precision == "bf16"
+    assert ("emulated" in reason) != native_bf16(torch.device("cpu"))
 
 
 def test_cpu_is_always_available_and_a_missing_gpu_is_a_clear_error():

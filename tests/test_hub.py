@@ -22,6 +22,8 @@ from tests.conftest import ARTIFACTS, ROOT
 from tests.hub_server import HubServer
 
 REPO = "alice/tinyvgg-fashion-mnist"
+# Every test here talks to the local Hub server, or runs a subprocess.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from huggingface_hub.errors import (
 from tests.hub_server import HubServer
 
 REPO = "alice/tiny-vgg"
+# Every test here talks to the local Hub server, or runs a subprocess.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -41,7 +41,8 @@ def test_the_shipped_model_scores_its_recorded_accuracy_on_the_real_test_set(fas
     scored = evaluate(model, fashion_mnist.test_images, fashion_mnist.test_labels)
 
     assert metrics["data"]["test_images"] == 10_000
-    assert scored.accuracy >= metrics["test_accuracy"] - 0.001
+    # Another CPU's kernels round differently and may flip a handful of the 10,000 predictions.
+    assert scored.accuracy == pytest.approx(metrics["test_accuracy"], abs=0.002)
 
 
 def test_the_shipped_card_states_the_recorded_accuracy(metrics):

@@ -131,6 +131,7 @@ def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, 
     assert {c["label"] for c in label["confidences"]} <= set(CLASS_NAMES)
 
 
+@pytest.mark.slow
 def test_push_creates_a_gradio_space_whose_files_match_the_bundle(bundle, hub_server, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", hub_server.token)
 
@@ -143,6 +144,7 @@ def test_push_creates_a_gradio_space_whose_files_match_the_bundle(bundle, hub_se
     assert {k: v for k, v in space.files().items() if k != ".gitattributes"} == local
 
 
+@pytest.mark.slow
 def test_push_without_a_token_says_how_to_log_in_and_keeps_the_bundle(bundle, hub_server):
     before = {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
 

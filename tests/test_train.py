@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +20,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 import train
-from model.engine import CHECKPOINT_NAME
+from model.engine import CHECKPOINT_NAME, resolve_precision
 from tests.conftest import ARTIFACTS, ROOT
 
 # A small run of the shipped recipe: batch norm, dropout, augmentation, one-cycle schedule.
@@ -25,10 +28,16 @@ SMALL = ["--hidden-units", "8,8", "--limit-train", "4000", "--val-size", "500", 
 
 
 @pytest.fixture(scope="module")
-def short_run(tmp_path_factory, fashion_mnist) -> Path:
+def short_run_and_log(tmp_path_factory, fashion_mnist) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("short-run")
-    assert train.main([*SMALL, "--epochs", "2", "--no-progress", "--output-dir", str(out)]) == 0
-    return out
+    with contextlib.redirect_stdout(io.StringIO()) as log:
+        assert train.main([*SMALL, "--epochs", "2", "--no-progress", "--output-dir", str(out)]) == 0
+    return out, log.getvalue()
+
+
+@pytest.fixture(scope="module")
+def short_run(short_run_and_log) -> Path:
+    return short_run_and_log[0]
 
 
 @pytest.mark.slow
@@ -65,6 +74,29 @@ def test_training_args_record_the_preset_values_and_the_overrides(short_run):
 
     assert args["preset"] == "default" and args["epochs"] == 2
     assert args["hidden_units"] == [8, 8] and args["batch_norm"] is True and args["augment"] is True
+
+
+@pytest.mark.slow
+def test_the_precision_auto_chose_is_printed_and_recorded_with_the_run(short_run_and_log):
+    folder, log = short_run_and_log
+    used, reason = resolve_precision("auto", torch.device("cpu"))
+    args = json.loads((folder / "training_args.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+
+    assert f"precision: {used} ({reason})\n" in log
+    assert (args["precision"], args["precision_used"]) == ("auto", used)
+    assert metrics["environment"]["precision"] == used
+    assert "(`--precision auto` chose it on this machine)" in (folder / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_each_epoch_line_but_the_last_says_how_long_the_rest_will_take(short_run_and_log):
+    _, log = short_run_and_log
+    lines = [line for line in log.splitlines() if line.startswith("epoch ")]
+
+    assert len(lines) == 2
+    assert re.search(r" \| ~\d+(\.\d)? (s|min|h) left$", lines[0]), lines[0]
+    assert "left" not in lines[1]
 
 
 @pytest.mark.slow
@@ -188,21 +220,37 @@ def test_resuming_with_a_different_recipe_is_refused(tmp_path, capsys, fashion_m
     assert "different recipe (lr: now 0.5, checkpoint 0.1)" in capsys.readouterr().err
 
 
+def wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint(tmp_path, uninterrupted):
+    # A seeded moment: a fraction of an epoch's training time after the first checkpoint (epoch 1 done)
+    # is written, so somewhere in epoch 2, in its evaluation, or while its checkpoint is being written.
+    fraction = random.Random(14).random()
+    checkpoint_path = tmp_path / CHECKPOINT_NAME
     proc = _run([*RESUME_RUN, "--output-dir", str(tmp_path)])
     for line in proc.stdout:
         if line.startswith("epoch 1/3"):
-            # Somewhere in the second epoch, possibly while a checkpoint is being written.
-            time.sleep(random.uniform(0.0, 1.0))
-            proc.kill()
+            epoch_seconds = float(re.search(r"\| ([\d.]+)s\b", line)[1])
             break
+    wait_for(checkpoint_path)
+    time.sleep(fraction * epoch_seconds)
+    # Freeze the run where it stands, make sure it has not finished, and kill it right there.
+    proc.send_signal(signal.SIGSTOP)
+    assert proc.poll() is None, "the run ended before the kill"
+    assert torch.load(checkpoint_path, weights_only=True)["epoch_state"]["epoch"] <= 3, "the run had ended"
+    proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
 
     # Whatever is there under its real name is complete: the checkpoint loads.
-    checkpoint = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
-    assert checkpoint["epoch_state"]["epoch"] >= 2
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert checkpoint["epoch_state"]["epoch"] in (2, 3)
     assert not (tmp_path / "model.safetensors").exists()
 
     resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])
@@ -214,6 +262,7 @@ def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint(tmp_pa
     assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name], "leftover temporary files are cleaned up"
 
 
+@pytest.mark.slow
 def test_temporary_files_left_by_a_killed_run_are_removed_at_the_next_start(tmp_path, fashion_mnist, capsys):
     stale = tmp_path / ".checkpoint.abc123.tmp.pt"
     stale.write_bytes(b"half a checkpoint")
