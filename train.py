@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from model.calibrate import calibrate, plot_reliability
-from model.config import PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
 from model.distributed import Distributed, init_distributed, shutdown
 from model.engine import (
@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--augment",
-        action=argparse.BooleanOptionalAction,
-        help=f"random flips and 2-pixel shifts {_preset_default('augment')}",
+        choices=AUGMENTATIONS,
+        help="none; flip-shift: random flips and 2-pixel shifts; photo: also scale, tilt, texture, light, blur and "
+        f"leftover background, as phone photos arrive (model/augment.py) {_preset_default('augment')}",
     )
     p.add_argument(
         "--precision",

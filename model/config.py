@@ -22,7 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_norm=False,
         dropout=0.0,
         normalize=False,
-        augment=False,
+        augment="none",
         precision="fp32",
         val_size=0,
     ),
@@ -39,7 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_norm=False,
         dropout=0.0,
         normalize=True,
-        augment=False,
+        augment="none",
         precision="auto",
         val_size=0,
     ),
@@ -56,11 +56,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_norm=True,
         dropout=0.0,
         normalize=True,
-        augment=True,
+        augment="photo",
         precision="auto",
         val_size=5000,
     ),
 }
+
+# none; random flips and 2-pixel shifts; or those plus what a phone photo leaves (model.augment).
+AUGMENTATIONS = ("none", "flip-shift", "photo")
 
 # fp32 everywhere, or bfloat16 autocast for the forward and backward passes (weights stay fp32);
 # auto is bf16 where the device computes it natively and fp32 where it would be emulated.
@@ -90,7 +93,7 @@ class TrainConfig:
     batch_norm: bool | None = None
     dropout: float | None = None
     normalize: bool | None = None
-    augment: bool | None = None
+    augment: str | None = None
     precision: str | None = None
     # What `precision` resolved to on this machine (engine.resolve_precision); train.py fills it.
     precision_used: str | None = None
@@ -132,6 +135,8 @@ class TrainConfig:
                 problems.append(f"--{name.replace('_', '-')} must not be negative, got {value}")
         if self.optimizer not in (None, "sgd", "adamw"):
             problems.append(f"--optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.augment not in (None, *AUGMENTATIONS):
+            problems.append(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.precision not in (None, *PRECISIONS):
             problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.schedule not in (None, "constant", "onecycle"):

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from model.config import TrainConfig
 from model.distributed import Distributed
 from model.files import atomic_path
+from model.augment import augmented
 from model.preprocess import to_inputs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -86,18 +87,6 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random horizontal flip and a random shift of up to `max_shift` pixels, per image."""
-    n, _, h, w = x.shape
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    shifts = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
-    padded = F.pad(x, (max_shift,) * 4)
-    rows = (shifts[0][:, None] + torch.arange(h, device=x.device))[:, :, None]
-    cols = (shifts[1][:, None] + torch.arange(w, device=x.device))[:, None, :]
-    return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
-
-
 def train_one_epoch(
     model: nn.Module,
     images: torch.Tensor,
@@ -108,7 +97,7 @@ def train_one_epoch(
     state: EpochState,
     seed: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    augment: bool = False,
+    augment: str = "none",
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -150,8 +139,7 @@ def train_one_epoch(
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        if augment:
-            x = augment_batch(x, generator)
+        x = augmented(x, y, augment, generator)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits, y)

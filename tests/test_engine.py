@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from model.augment import flip_and_shift
 from model.config import TrainConfig
 from model.engine import (
     EpochState,
-    augment_batch,
     evaluate,
     make_optimizer,
     native_bf16,
@@ -54,14 +54,14 @@ def test_augmentation_flips_or_shifts_each_image_without_changing_its_shape():
     image[0, 0, 10, 3] = 1.0  # one bright pixel, off-centre
     batch = image.repeat(64, 1, 1, 1)
 
-    out = augment_batch(batch, torch.Generator().manual_seed(0))
+    out = flip_and_shift(batch, torch.Generator().manual_seed(0))
 
     assert out.shape == batch.shape
     positions = {tuple((o[0] == 1).nonzero()[0].tolist()) for o in out}
     # Rows move by at most 2; columns by at most 2, either around 3 or, flipped, around 24.
     assert all(8 <= r <= 12 and (1 <= c <= 5 or 22 <= c <= 26) for r, c in positions)
     assert len(positions) > 10, "64 random draws should land in many different places"
-    assert torch.equal(out, augment_batch(batch, torch.Generator().manual_seed(0))), "same seed, same batch"
+    assert torch.equal(out, flip_and_shift(batch, torch.Generator().manual_seed(0))), "same seed, same batch"
 
 
 @pytest.mark.slow

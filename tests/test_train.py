@@ -73,7 +73,7 @@ def test_training_args_record_the_preset_values_and_the_overrides(short_run):
     args = json.loads((short_run / "training_args.json").read_text())
 
     assert args["preset"] == "default" and args["epochs"] == 2
-    assert args["hidden_units"] == [8, 8] and args["batch_norm"] is True and args["augment"] is True
+    assert args["hidden_units"] == [8, 8] and args["batch_norm"] is True and args["augment"] == "photo"
 
 
 @pytest.mark.slow
