@@ -45,13 +45,17 @@ figures: setup
 	$(PY) -m model.report --model model/pretrained --out images
 
 # Train the shipped model (about 15 minutes on 2 CPU cores) and copy its artifacts, without
-# the checkpoint, into model/pretrained/ with a card that loads from there.
+# the checkpoint, into model/pretrained/ with a card that loads from there and, where the
+# real-photo set is beside the checkout, its figures on real photos.
 pretrained: setup
 	$(PY) train.py
 	cp runs/default/model.safetensors runs/default/config.json runs/default/metrics.json \
 	   runs/default/training_args.json runs/default/confusion_matrix.png runs/default/loss_curves.png \
 	   runs/default/reliability_diagram.png model/pretrained/
 	$(PY) -c "from model.card import write_card; write_card('model/pretrained')"
+	# Where the real-photo set is at hand, measure the new model on it; the card reports it.
+	if [ -f ../shared/real-photos/labels.json ]; then \
+	  $(PY) benchmarks/real_photos.py --record model/pretrained; fi
 
 # Regenerate examples/ from the test set.
 examples: setup

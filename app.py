@@ -38,8 +38,7 @@ TOP_CLASSES = 3
 PREDICTION_THREADS = 1
 PREVIEW_SIZE = 280
 PHOTO_TIP = (
-    "**Best photo:** one item, laid flat or hung, whole in the frame, "
-    "on a plain background that contrasts with it."
+    "**Best photo:** one item, laid flat or hung, whole in the frame, on a plain background that contrasts with it."
 )
 
 
@@ -82,7 +81,7 @@ def probabilities(x: torch.Tensor, model: TinyVGG) -> dict[str, float]:
 
 def ood_warning(x: torch.Tensor, model: TinyVGG) -> str:
     """A warning when the image is unlike the training images (see model.calibrate), else ""."""
-    if model.ood_threshold is None or not hasattr(model, "ood_means"):
+    if model.ood_threshold is None:
         return ""
     with torch.inference_mode():
         score = float(model.ood_score(x)[0])

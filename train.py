@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"leftover background, as phone photos arrive (model/augment.py) {_preset_default('augment')}",
     )
     p.add_argument(
+        "--photo-share",
+        type=float,
+        help=f"with --augment photo, the share of each batch made photo-like {_preset_default('photo_share')}",
+    )
+    p.add_argument(
         "--precision",
         choices=PRECISIONS,
         help="bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "

@@ -2,10 +2,11 @@
 
     python benchmarks/predict_latency.py [--calls 200] [--http-calls 100]
 
-1. `app.predict` in-process, decoding and preprocessing included: a 1000x1000 shop-style JPEG
-   and a 28x28 PNG, median over --calls after a warm-up.
+1. `app.predict` in-process, with the app's thread setting, decoding and preprocessing (GrabCut
+   included) counted: a 1000x1000 phone JPEG of a dress on a rug, and a 28x28 PNG, median over
+   --calls after a warm-up.
 2. `/predict` through gradio_client against a trivial Gradio app that returns a fixed label for
-   the same input, the two called alternately, in the same run: median round trips and ratio.
+   the same phone JPEG, the two called alternately, in the same run: median round trips and ratio.
 3. Start-up: from starting `python app.py` to its first successful prediction.
 Traffic goes to 127.0.0.1 only.
 """
@@ -40,15 +41,13 @@ demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_p
 
 
 def photo_1000(tmp: Path) -> Path:
-    """A 1000x1000 JPEG of a test image, dark garment on white, as a phone or shop photo would be."""
-    from model.data import load_fashion_mnist
-
-    image = load_fashion_mnist().test_images[0].numpy()
-    garment = Image.fromarray(255 - image, mode="L").resize((900, 900), Image.Resampling.BICUBIC)
-    canvas = Image.new("RGB", (1000, 1000), "white")
-    canvas.paste(garment, (50, 50))
+    """A 1000x1000 phone JPEG: a dress on a patterned rug (tests/photos), enlarged as a phone takes it."""
+    with Image.open(ROOT / "tests" / "photos" / "dress-on-rug.jpg") as photo:
+        side = min(photo.size)
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        square = photo.convert("RGB").crop((left, top, left + side, top + side))
     path = tmp / "photo-1000.jpg"
-    canvas.save(path, quality=90)
+    square.resize((1000, 1000), Image.Resampling.BICUBIC).save(path, quality=90)
     return path
 
 
@@ -91,15 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-calls", type=int, default=100, help="HTTP calls per app (default: 100)")
     args = parser.parse_args(argv)
 
+    import torch
+
     import app
 
+    torch.set_num_threads(app.PREDICTION_THREADS)  # as `python app.py` does
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         big = photo_1000(tmp)
         small = ROOT / "examples" / "7-sneaker.png"
         jpeg_ms = median_ms(lambda: app.predict(big), args.calls)
         png_ms = median_ms(lambda: app.predict(small), args.calls)
-        print(f"in-process predict, 1000x1000 JPEG: median {jpeg_ms:.2f} ms")
+        print(f"in-process predict, 1000x1000 phone JPEG: median {jpeg_ms:.2f} ms")
         print(f"in-process predict, 28x28 PNG:      median {png_ms:.2f} ms")
 
         started = time.perf_counter()
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.http_calls):
                     for target, times in ((client, ours_times), (baseline, trivial_times)):
                         begun = time.perf_counter()
-                        target.predict(handle_file(small), api_name="/predict")
+                        target.predict(handle_file(big), api_name="/predict")
                         times.append(time.perf_counter() - begun)
             finally:
                 trivial.terminate()

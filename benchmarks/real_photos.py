@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections import Counter
@@ -37,6 +38,8 @@ from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "real-photos"
+SOURCE_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
+LICENSE = "CC0 1.0"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
@@ -97,6 +100,22 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
     }
 
 
+def record(folder: Path, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
+    """Merge the figures into a model folder's metrics.json, under "real_photos", and rewrite its card."""
+    from model.card import write_card
+    from model.files import write_json
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["real_photos"] = found | {
+        "right": {label: mapped[label] for label in found["per_label"]},
+        "source_url": SOURCE_URL,
+        "license": LICENSE,
+        "command": shlex.join(["python", "benchmarks/real_photos.py", *argv]),
+    }
+    write_json(folder / "metrics.json", metrics)
+    write_card(folder)
+
+
 def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, per_label: int = 4) -> None:
     """A grid of photos beside the 28x28 image the model saw and its answer (green: right)."""
     rng = np.random.default_rng(0)
@@ -137,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure", type=Path, default=ROOT / "images" / "real_photos.png", help="sample grid (default: %(default)s)"
     )
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FOLDER",
+        help="also store the figures in FOLDER/metrics.json (a trained model folder) and rewrite its card",
+    )
     args = parser.parse_args(argv)
     if not (args.folder / "labels.json").is_file():
         parser.error(f"{args.folder} has no labels.json: give a folder of real photos (see the README)")
@@ -162,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"milliseconds per photo (decode, preprocess, model, warning), median: {found['ms_per_photo_median']:.1f}")
     plot_samples(records, mapped, args.figure)
     print(f"wrote {args.figure}")
-    if args.json:
-        args.json.write_text(json.dumps(found, indent=2) + "\n")
+    if args.record:
+        record(args.record, found, mapped, argv if argv is not None else sys.argv[1:])
+        print(f"recorded in {args.record / 'metrics.json'} and its model card")
     return 0
 
 

@@ -20,8 +20,6 @@ import torch.nn.functional as F
 FOOTWEAR = (5, 7, 9)
 # Pixels each shoe of a made-up pair moves from the centre.
 PAIR_OFFSET = 6
-# The share of each batch that `augmented(..., "photo")` makes photo-like.
-PHOTO_SHARE = 0.5
 
 
 def flip_and_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
@@ -72,7 +70,9 @@ def photo_like(x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     period = uniform(2.5, 8)
     phase = uniform(0, 2 * math.pi)
     stripes = torch.sin(
-        2 * math.pi * (xx * torch.cos(direction)[:, None, None] + yy * torch.sin(direction)[:, None, None])
+        2
+        * math.pi
+        * (xx * torch.cos(direction)[:, None, None] + yy * torch.sin(direction)[:, None, None])
         / period[:, None, None]
         + phase[:, None, None]
     )
@@ -103,11 +103,13 @@ def photo_like(x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     return torch.maximum(x, band).clamp(0, 1)
 
 
-def augmented(x: torch.Tensor, labels: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+def augmented(
+    x: torch.Tensor, labels: torch.Tensor, kind: str, generator: torch.Generator, photo_share: float = 0.5
+) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
 
-    "photo" makes `PHOTO_SHARE` of the batch photo-like and flips and shifts the rest,
-    so the model keeps seeing clean Fashion-MNIST images too.
+    "photo" makes `photo_share` of the batch (at random) photo-like and flips and shifts the
+    rest, so the model keeps seeing clean Fashion-MNIST images too.
     """
     if kind == "none":
         return x
@@ -115,7 +117,7 @@ def augmented(x: torch.Tensor, labels: torch.Tensor, kind: str, generator: torch
         return flip_and_shift(x, generator)
     if kind != "photo":
         raise ValueError(f"unknown augmentation {kind!r}; choose none, flip-shift or photo")
-    chosen = torch.rand(len(x), generator=generator).to(x.device) < PHOTO_SHARE
+    chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
     photo = photo_like(x[chosen], labels[chosen], generator)
     out = flip_and_shift(x, generator)
     out[chosen] = photo

@@ -23,6 +23,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.0,
         normalize=False,
         augment="none",
+        photo_share=0.0,
         precision="fp32",
         val_size=0,
     ),
@@ -40,6 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.0,
         normalize=True,
         augment="none",
+        photo_share=0.0,
         precision="auto",
         val_size=0,
     ),
@@ -57,6 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.0,
         normalize=True,
         augment="photo",
+        photo_share=0.3,
         precision="auto",
         val_size=5000,
     ),
@@ -94,6 +97,7 @@ class TrainConfig:
     dropout: float | None = None
     normalize: bool | None = None
     augment: str | None = None
+    photo_share: float | None = None
     precision: str | None = None
     # What `precision` resolved to on this machine (engine.resolve_precision); train.py fills it.
     precision_used: str | None = None
@@ -135,6 +139,8 @@ class TrainConfig:
                 problems.append(f"--{name.replace('_', '-')} must not be negative, got {value}")
         if self.optimizer not in (None, "sgd", "adamw"):
             problems.append(f"--optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.photo_share is not None and not 0 <= self.photo_share <= 1:
+            problems.append(f"--photo-share must be in [0, 1], got {self.photo_share}")
         if self.augment not in (None, *AUGMENTATIONS):
             problems.append(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.precision not in (None, *PRECISIONS):

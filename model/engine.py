@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from model.augment import augmented
 from model.config import TrainConfig
 from model.distributed import Distributed
 from model.files import atomic_path
-from model.augment import augmented
 from model.preprocess import to_inputs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -98,6 +98,7 @@ def train_one_epoch(
     seed: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     augment: str = "none",
+    photo_share: float = 0.5,
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -139,7 +140,7 @@ def train_one_epoch(
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        x = augmented(x, y, augment, generator)
+        x = augmented(x, y, augment, generator, photo_share=photo_share)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits, y)
@@ -395,6 +396,7 @@ def fit(
                 seed=config.seed,
                 scheduler=scheduler,
                 augment=config.augment,
+                photo_share=config.photo_share,
                 memory_format=memory_format,
                 autocast_dtype=precision,
                 should_stop=stop,

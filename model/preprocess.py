@@ -39,9 +39,6 @@ GRABCUT_INSET = 0.04
 GRABCUT_ITERATIONS = 3
 # A garment smaller than this share of the photo is taken as "nothing found".
 MIN_GARMENT_SHARE = 0.02
-# Up to this many pixels of erosion may split a pair; both parts must be this similar in area.
-PAIR_EROSION = 4
-PAIR_BALANCE = 0.4
 # The lightest part of a garment keeps this share of full brightness.
 GARMENT_FLOOR = 0.3
 
@@ -127,7 +124,7 @@ def fashion_mnist_style(rgb: np.ndarray) -> np.ndarray:
 
     A plain background (a shop photo, a scan) or a small image (a Fashion-MNIST one) is simply subtracted.
     On anything else (a bed, a floor, a hanger on a door) GrabCut separates the garment
-    from its background first, and only the largest item is kept.
+    from its background first, and only the largest item is kept, its own shading inverted.
 
     Raises:
         ImageError: The image is one flat colour, or no garment stands out from the background.
@@ -145,8 +142,9 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray:
     """uint8 mask (1: garment) of the one item in the middle of a photo with a busy background.
 
     GrabCut starts from a rectangle just inside the frame (people centre what they
-    photograph); small specks are opened away, the largest region is kept, and a pair
-    (two shoes side by side) is split into one item.
+    photograph); small specks are opened away and only the largest region is kept, so of
+    several separate items (two shoes apart) one remains. Two shoes that touch stay one
+    region: the model learns such pairs from made-up ones (model.augment).
 
     Raises:
         ImageError: Nothing stands out from the background.
@@ -161,27 +159,19 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray:
     cv2.grabCut(rgb[:, :, ::-1].copy(), mask, rect, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
     mask = _clean(((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8))
     if mask.sum() < MIN_GARMENT_SHARE * height * width:
-        # GrabCut gives up when the garment runs out of the frame on every side, so that its
-        # colours are all over the starting rectangle's outside too. Then take what differs
-        # most in colour from the border (Otsu's threshold on the distance in Lab).
-        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-        border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-        distance = np.linalg.norm(lab - np.median(border, axis=0), axis=2)
-        distance = (255 * distance / max(float(distance.max()), 1.0)).astype(np.uint8)
-        _, mask = cv2.threshold(distance, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        mask = _clean(mask)
-    if mask.sum() < MIN_GARMENT_SHARE * height * width:
+        # GrabCut finds nothing when no region differs from what lies along the frame: a bare
+        # rug or bed, or a garment that fills the photo and runs off every edge.
         raise ImageError(
             "No garment stands out from the background in this photo. Photograph one item, laid flat or hung, "
-            "whole in the frame, on a plain background that contrasts with it."
+            "whole in the frame with some background around it, on a plain background that contrasts with it."
         )
     return mask
 
 
 def _clean(mask: np.ndarray) -> np.ndarray:
-    """Open away specks, keep the largest region, split a pair, fill holes."""
+    """Open away specks, keep the largest region, fill its holes."""
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return _fill_holes(_one_item(_largest_region(mask)))
+    return _fill_holes(_largest_region(mask))
 
 
 def _border_spread(gray: np.ndarray) -> float:
@@ -222,26 +212,6 @@ def _largest_region(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         return mask
     return (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
-
-
-def _one_item(mask: np.ndarray) -> np.ndarray:
-    """Split a pair that touches (two shoes) by eroding until it falls apart; keep the larger part.
-
-    A single garment does not fall into two similar halves under a few pixels of erosion;
-    the narrow join between two shoes does.
-    """
-    kernel = np.ones((3, 3), np.uint8)
-    eroded = mask
-    for step in range(1, PAIR_EROSION + 1):
-        eroded = cv2.erode(eroded, kernel)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(eroded, connectivity=8)
-        areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
-        if len(areas) >= 2 and areas[1] >= PAIR_BALANCE * areas[0]:
-            largest = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
-            return cv2.dilate(largest, kernel, iterations=step) & mask
-        if len(areas) == 0:
-            break
-    return mask
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:

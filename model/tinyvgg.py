@@ -16,6 +16,10 @@ from model.card import write_card
 from model.data import CLASS_NAMES
 from model.files import atomic_path, write_json
 
+# Energy lost per unit of roughness beyond the training images' largest: 0.1 more than the
+# largest costs 10, more than the whole range of garments' energies.
+ROUGHNESS_PENALTY = 100.0
+
 
 class TinyVGG(
     nn.Module,
@@ -42,9 +46,9 @@ class TinyVGG(
         input_std: The input is divided by it inside `forward`.
         temperature: Logits are divided by it, so that softmax probabilities are calibrated
             (fitted on held-out training images by model.calibrate).
-        ood_detector: Carry the mean logit vector of each class, for `ood_score`
-            (set by model.calibrate).
         ood_threshold: `ood_score` below it means "not like the training images".
+        max_roughness: The largest mean difference between neighbouring pixels that the
+            training images show; `ood_score` counts anything rougher (noise) against the image.
     """
 
     def __init__(
@@ -58,8 +62,8 @@ class TinyVGG(
         input_mean: float = 0.0,
         input_std: float = 1.0,
         temperature: float = 1.0,
-        ood_detector: bool = False,
         ood_threshold: float | None = None,
+        max_roughness: float | None = None,
     ) -> None:
         super().__init__()
         widths = [hidden_units, hidden_units] if isinstance(hidden_units, int) else list(hidden_units)
@@ -82,8 +86,7 @@ class TinyVGG(
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
         self.ood_threshold = ood_threshold
-        if ood_detector:
-            self.register_buffer("ood_means", torch.zeros(num_classes, num_classes))
+        self.max_roughness = max_roughness
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
@@ -100,13 +103,16 @@ class TinyVGG(
         return logits / self.temperature if self.temperature != 1.0 else logits
 
     def ood_score(self, x: torch.Tensor) -> torch.Tensor:
-        """Minus the squared distance from the logits to the nearest class's mean logits.
+        """How much an image looks like the training images, one score per image; low means unlike.
 
-        Low means the image is unlike every class of the training images.
+        The energy score (log-sum-exp of the calibrated logits: low when no class claims the
+        image), less a steep penalty for roughness beyond `max_roughness`, since noise can
+        draw confident logits while no garment is that rough.
         """
-        if not hasattr(self, "ood_means"):
-            raise RuntimeError("this model has no out-of-distribution statistics; run `python -m model.calibrate`")
-        return -torch.cdist(self(x), self.ood_means).square().min(1).values
+        score = torch.logsumexp(self(x), dim=1)
+        if self.max_roughness is not None:
+            score = score - ROUGHNESS_PENALTY * (roughness(x) - self.max_roughness).clamp(min=0)
+        return score
 
     @property
     def num_parameters(self) -> int:
@@ -158,6 +164,13 @@ class TinyVGG(
             )
         load_model(model, str(weights), strict=strict, device=map_location)
         return model.eval()
+
+
+def roughness(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between horizontally and vertically neighbouring pixels, per image."""
+    across = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    down = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    return across + down
 
 
 def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Sequential:

@@ -70,3 +70,19 @@ def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, app
 
     assert shown == expected
     assert (tmp_path / "app.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_a_tip_on_the_best_photo_sits_beside_the_upload(browser, app_url):
+    page = browser.new_page()
+    try:
+        page.goto(app_url)
+        tip = page.locator("#photo-tip")
+        tip.wait_for(timeout=30_000)
+        text = tip.inner_text()
+        tip_box, upload_box = tip.bounding_box(), page.locator("input[type=file]").first.locator("..").bounding_box()
+    finally:
+        page.close()
+
+    assert "one item" in text and "plain background" in text
+    assert abs(tip_box["x"] - upload_box["x"]) < 200, "the tip belongs to the photo column"
