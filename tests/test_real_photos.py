@@ -6,6 +6,12 @@ The photos in tests/photos are from the clothing dataset by Alexey Grigorev and 
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -86,3 +92,53 @@ def test_the_photo_path_is_deterministic():
     first = prepare(PHOTOS / "dress-on-rug.jpg")
 
     assert torch.equal(first, prepare(PHOTOS / "dress-on-rug.jpg"))
+
+
+@pytest.fixture
+def photo_set(tmp_path):
+    """A labelled folder laid out like the real-photo set, from the photos in tests/photos."""
+    layout = {
+        "dress": ["dress-on-rug.jpg"],
+        "outwear": ["jacket-on-hanger.jpg"],
+        "shoes": ["pair-of-shoes.jpg", "pair-of-sandals.jpg"],
+        "shirt": ["shirt-on-rug.jpg"],
+        "hat": ["rug-no-garment.jpg"],
+    }
+    for label, names in layout.items():
+        (tmp_path / label).mkdir()
+        for name in names:
+            shutil.copy(PHOTOS / name, tmp_path / label / name)
+    classes = {
+        "dress": ["Dress"],
+        "outwear": ["Coat"],
+        "shoes": ["Sneaker", "Sandal", "Ankle boot"],
+        "shirt": ["Shirt"],
+    }
+    (tmp_path / "labels.json").write_text(json.dumps({"classes": classes, "not_fashion_mnist_classes": ["hat"]}))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_the_real_photo_benchmark_averages_per_label_and_records_in_the_card(photo_set, shipped, tmp_path_factory):
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path_factory.mktemp("model") / "m"))
+    figure = tmp_path_factory.mktemp("figure") / "grid.png"
+    shirt_right = float(top_class(PHOTOS / "shirt-on-rug.jpg", shipped)[0] == "Shirt")
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/real_photos.py", str(photo_set), "--figure", str(figure), "--record", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((folder / "metrics.json").read_text())["real_photos"]
+    # dress, outwear and both shoes are right (the tests above); the mean weighs each label once.
+    assert recorded["per_label"] == {"dress": 1.0, "outwear": 1.0, "shoes": 1.0, "shirt": shirt_right}
+    assert recorded["mean_accuracy"] == pytest.approx((3 + shirt_right) / 4)
+    assert recorded["mapped_photos"] == 5 and recorded["photos"] == 6 and recorded["errors"] == 1
+    assert recorded["confusion"]["hat"] == {"(error)": 1}
+    assert f"{recorded['mean_accuracy'] * 100:.1f}%" in (folder / "README.md").read_text()
+    assert f"mean of the per-label accuracies: {recorded['mean_accuracy']:.1%}" in result.stdout
+    assert figure.stat().st_size > 10_000
