@@ -38,6 +38,8 @@ demo: setup
 	$(PY) app.py
 
 test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 # Regenerate the README's figures from the shipped model and the dataset.

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--val-size",
         type=int,
-        help=f"training images held out for validation, never trained on {_preset_default('val_size')}",
+        help="training images held out for validation, never trained on; with --limit-train, the preset's value "
+        f"is capped at a tenth of the limit {_preset_default('val_size')}",
     )
     p.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation (default: 42)")
     p.add_argument(

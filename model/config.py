@@ -72,6 +72,9 @@ AUGMENTATIONS = ("none", "flip-shift", "photo")
 # auto is bf16 where the device computes it natively and fp32 where it would be emulated.
 PRECISIONS = ("auto", "fp32", "bf16")
 
+# With --limit-train and no --val-size, at most this share of the limited training set is held out.
+VAL_SHARE_OF_LIMIT = 0.1
+
 # Pixel statistics of the Fashion-MNIST training images in [0, 1] (`python -m model.data`).
 TRAIN_MEAN = 0.2860
 TRAIN_STD = 0.3530
@@ -117,6 +120,9 @@ class TrainConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         filled = {key: value for key, value in PRESETS[self.preset].items() if getattr(self, key) is None}
+        if "val_size" in filled and self.limit_train is not None:
+            # A preset's 5,000 held-out images would swallow a small --limit-train: hold out a share.
+            filled["val_size"] = min(filled["val_size"], int(VAL_SHARE_OF_LIMIT * self.limit_train))
         config = dataclasses.replace(self, **filled)
         if config.output_dir is None:
             config.output_dir = f"runs/{config.preset}"

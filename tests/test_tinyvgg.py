@@ -137,3 +137,12 @@ def test_a_folder_with_only_a_pickle_is_refused_without_unpickling_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         TinyVGG.from_pretrained(tmp_path)
     assert not marker.exists()
+
+
+def test_the_package_exports_the_model_without_hiding_its_submodules():
+    import model
+    import model.preprocess
+    from model.tinyvgg import TinyVGG as Direct
+
+    assert model.TinyVGG is Direct and model.__all__ == ["TinyVGG"]
+    assert callable(model.preprocess.preprocess), "model.preprocess stays the module"

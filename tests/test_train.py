@@ -272,3 +272,30 @@ def test_temporary_files_left_by_a_killed_run_are_removed_at_the_next_start(tmp_
 
     assert not stale.exists() and not (tmp_path / ".artifacts-xyz").exists()
     assert f"removed {stale}" in capsys.readouterr().out
+
+
+def test_a_limited_training_set_holds_out_a_tenth_unless_told_otherwise():
+    from model.config import TrainConfig
+
+    assert TrainConfig(limit_train=5000).resolve().val_size == 500
+    assert TrainConfig(limit_train=100_000).resolve().val_size == 5000, "the preset's value is the most"
+    assert TrainConfig(limit_train=5000, val_size=2000).resolve().val_size == 2000, "a flag given wins"
+    assert TrainConfig().resolve().val_size == 5000
+
+
+@pytest.mark.slow
+def test_the_readme_quick_look_command_runs_as_written(tmp_path):
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.endswith("# a quick look"))
+    command = line.split("#")[0].split()
+    assert command[:2] == [".venv/bin/python", "train.py"]
+
+    result = subprocess.run(
+        [sys.executable, *command[1:], "--output-dir", str(tmp_path), "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert ARTIFACTS <= {p.name for p in tmp_path.iterdir()}
