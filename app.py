@@ -157,7 +157,8 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
                     gr.Examples(
                         examples=[[str(p)] for p in sorted(EXAMPLES.glob("*")) if p.suffix in (".png", ".jpg")],
                         inputs=photo,
-                        label="Examples: Fashion-MNIST test images, and shop-style photos made from them",
+                        label="Examples: Fashion-MNIST test images, shop-style photos made from them, "
+                        "and phone photos of clothes (CC0)",
                     )
                 with gr.Tab("Draw"):
                     sketch = gr.Sketchpad(type="pil", image_mode="RGBA", label="Draw a garment")

@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "examples").glob("*"))
 REAL_EXAMPLES = [p for p in EXAMPLES if p.suffix == ".png"]
+FOOTWEAR = {"Sandal", "Sneaker", "Ankle boot"}
 CONFIG = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
 
 
@@ -54,6 +55,15 @@ def test_predict_recognises_each_real_test_example(path):
     assert max(probabilities, key=probabilities.get) == expected
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert list(probabilities) == CONFIG["class_names"]
+
+
+@pytest.mark.parametrize(
+    "name, right", [("phone-dress.jpg", {"Dress"}), ("phone-jacket.jpg", {"Coat"}), ("phone-sandals.jpg", FOOTWEAR)]
+)
+def test_predict_recognises_each_phone_photo_example(name, right):
+    probabilities = app.predict(ROOT / "examples" / name)
+
+    assert max(probabilities, key=probabilities.get) in right
 
 
 def test_predict_raises_a_clear_error_for_a_file_that_is_not_an_image(cases):
