@@ -31,24 +31,12 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError
 
 from model.card import build_card
-from model.tinyvgg import TinyVGG
+from model.tinyvgg import ConfigError, TinyVGG
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 # Read by the app's info panel when the model has them.
 EXTRA_FILES = ("config.json", "README.md", "metrics.json", "confusion_matrix.png")
-# Keys whose default would silently build a different model; newer optional keys
-# (temperature, out-of-distribution statistics) default to "none".
-CONFIG_KEYS = (
-    "in_channels",
-    "hidden_units",
-    "num_classes",
-    "class_names",
-    "batch_norm",
-    "dropout",
-    "input_mean",
-    "input_std",
-)
 # What a trained folder publishes: everything train.py writes except the checkpoint.
 PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png")
 LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"
@@ -78,12 +66,12 @@ def check_folder(folder: str | Path) -> TinyVGG:
         raise HubError(f"{folder / CONFIG} is missing; it holds the architecture. Retrain or restore it.") from None
     except json.JSONDecodeError as err:
         raise HubError(f"{folder / CONFIG} is not valid JSON ({err}). Restore it from the training run.") from None
-    # The mixin silently uses defaults for missing keys, which would build the wrong model.
-    missing = [name for name in CONFIG_KEYS if name not in config]
-    if missing:
-        raise HubError(f"{folder / CONFIG} lacks {', '.join(missing)}. Restore it from the training run.")
+    if not isinstance(config, dict):
+        raise HubError(f"{folder / CONFIG} is not a JSON object. Restore it from the training run.")
     try:
         return TinyVGG.from_pretrained(folder)
+    except ConfigError as err:
+        raise HubError(str(err)) from None
     except SafetensorError as err:
         raise HubError(f"{folder / WEIGHTS} is not a readable safetensors file ({err}); it may be truncated.") from None
     except RuntimeError as err:
@@ -150,6 +138,8 @@ def pull(repo_id_or_folder: str, revision: str | None = None, **kwargs) -> TinyV
         return check_folder(repo_id_or_folder)
     try:
         return TinyVGG.from_pretrained(repo_id_or_folder, revision=revision, **kwargs)
+    except ConfigError as err:
+        raise HubError(str(err)) from None
     except RuntimeError as err:
         raise HubError(f"{repo_id_or_folder}: {CONFIG} does not match {WEIGHTS}: {_mismatch(err)}") from err
     except Exception as err:

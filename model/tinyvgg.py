@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,7 +145,6 @@ class TinyVGG(
     ) -> TinyVGG:
         # The mixin defaults to non-strict loading and falls back to a pickled
         # `pytorch_model.bin`; we only ever read safetensors, with every key checked.
-        model = cls(**model_kwargs)
         if os.path.isdir(model_id):
             weights = Path(model_id) / SAFETENSORS_SINGLE_FILE
             if not weights.is_file():
@@ -162,8 +162,26 @@ class TinyVGG(
                 token=token,
                 local_files_only=local_files_only,
             )
+        # The mixin fills a key missing from config.json with the argument's default, which would
+        # silently build a model that predicts differently: every argument must be there.
+        missing = [name for name in config_keys() if name not in model_kwargs]
+        if missing:
+            raise ConfigError(
+                f"{model_id}: config.json lacks {', '.join(missing)}: it was edited, cut short or written by an "
+                "older version. Restore it from the training run, or retrain with `python train.py`."
+            )
+        model = cls(**model_kwargs)
         load_model(model, str(weights), strict=strict, device=map_location)
         return model.eval()
+
+
+class ConfigError(ValueError):
+    """A model's config.json lacks an argument that changes what the model computes."""
+
+
+def config_keys() -> list[str]:
+    """The keys a config.json must hold: every argument of `TinyVGG.__init__`."""
+    return [name for name in inspect.signature(TinyVGG.__init__).parameters if name != "self"]
 
 
 def roughness(x: torch.Tensor) -> torch.Tensor:

@@ -322,3 +322,13 @@ def test_a_truncated_weights_file_is_refused_with_its_name(trained, hub_server, 
     with pytest.raises(HubError, match=r"model.safetensors is not a readable safetensors file"):
         push(trained, REPO)
     assert not hub_server.requests
+
+
+def test_a_hub_repo_whose_config_lacks_a_value_is_refused_on_pull(trained, hub_server, token, tmp_path):
+    push(trained, REPO)
+    config = json.loads((trained / "config.json").read_text())
+    del config["input_mean"]
+    HfApi().upload_file(repo_id=REPO, path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json")
+
+    with pytest.raises(HubError, match=f"{REPO}: config.json lacks input_mean"):
+        pull(REPO, cache_dir=tmp_path)

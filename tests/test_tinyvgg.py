@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from model.data import CLASS_NAMES
-from model.tinyvgg import TinyVGG
+from model.tinyvgg import ConfigError, TinyVGG
+from tests.conftest import ROOT
 
 
 class NotebookTinyVGG(nn.Module):
@@ -146,3 +149,14 @@ def test_the_package_exports_the_model_without_hiding_its_submodules():
 
     assert model.TinyVGG is Direct and model.__all__ == ["TinyVGG"]
     assert callable(model.preprocess.preprocess), "model.preprocess stays the module"
+
+
+@pytest.mark.parametrize("key", ["input_mean", "input_std", "temperature", "ood_threshold", "max_roughness"])
+def test_a_config_without_a_value_that_changes_the_output_is_refused(tmp_path, key):
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    del config[key]
+    (folder / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(ConfigError, match=f"config.json lacks {key}: "):
+        TinyVGG.from_pretrained(folder)
