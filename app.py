@@ -14,15 +14,17 @@ import functools
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import torch
 from PIL import Image
 
 from model.explain import grad_cam, overlay
 from model.hub import HubError, LoadedModel, load_model
-from model.preprocess import ImageError, prepare, preprocess, to_inputs
+from model.preprocess import ImageError, prepare, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +63,31 @@ class PhotoInput(gr.Image):
         return payload.path
 
 
+@dataclass
+class Answer:
+    """What the app answers for one image."""
+
+    label: dict[str, float]  # class name -> calibrated probability
+    warning: str  # the "not clothing" warning, or ""
+    pixels: torch.Tensor  # uint8 (28, 28): what the model saw
+    milliseconds: float  # decoding, preprocessing, model and warning
+
+
+def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
+    """The app's one path for an image: decode and preprocess it once, then the model and the warning.
+
+    The server's buttons, `predict` and the benchmarks all call this.
+
+    Raises:
+        ImageError: The image cannot be used; the message says why.
+    """
+    started = time.perf_counter()
+    pixels = prepare(image)
+    x = to_inputs(pixels[None])
+    label, warning = probabilities(x, model), ood_warning(x, model)
+    return Answer(label, warning, pixels, 1000 * (time.perf_counter() - started))
+
+
 def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = None) -> dict[str, float]:
     """Class name -> probability for one image of any kind (see model.preprocess).
 
@@ -69,8 +96,7 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
     Raises:
         ImageError: The image cannot be used; the message says why.
     """
-    model = model or default_model().model
-    return probabilities(preprocess(image)[None], model)
+    return classify(image, model or default_model().model).label
 
 
 def probabilities(x: torch.Tensor, model: TinyVGG) -> dict[str, float]:
@@ -119,22 +145,19 @@ def _image(value):
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
     model = loaded.model
 
-    def classify(value) -> tuple[dict[str, float], str, str]:
-        started = time.perf_counter()
+    def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
         try:
-            x = preprocess(_image(value))[None]
+            answer = classify(_image(value), model)
         except ImageError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        label, warning = probabilities(x, model), ood_warning(x, model)
-        return label, warning, f"{1000 * (time.perf_counter() - started):.1f} ms"
+        return answer.label, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
 
-    def model_view(value) -> tuple[Image.Image, Image.Image]:
-        try:
-            pixels = prepare(_image(value))
-        except ImageError as err:
-            raise gr.Error(str(err), print_exception=False) from None
-        seen = Image.fromarray(pixels.numpy(), mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
-        return seen, overlay(pixels.numpy(), grad_cam(model, to_inputs(pixels[None])), size=PREVIEW_SIZE)
+    def model_view(pixels: np.ndarray) -> tuple[Image.Image, Image.Image]:
+        # The 28x28 image the click already made: the photo is not decoded a second time.
+        pixels = np.asarray(pixels, dtype=np.uint8)
+        seen = Image.fromarray(pixels, mode="L").resize((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.NEAREST)
+        heat = grad_cam(model, to_inputs(torch.from_numpy(pixels)[None]))
+        return seen, overlay(pixels, heat, size=PREVIEW_SIZE)
 
     with gr.Blocks(title="TinyVGG: what garment is this?") as demo:
         gr.Markdown(
@@ -186,9 +209,10 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
 
         # /predict returns only the label and two short texts; the preview and the heatmap come
         # from a second, private event chained after it, so API callers never download them.
+        seen = gr.State()  # the 28x28 image of the last click, handed from one event to the next
         for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
-            button.click(classify, inputs=source, outputs=[label, warning, timing], api_name=name).success(
-                model_view, inputs=source, outputs=[preview, heatmap], api_visibility="private"
+            button.click(on_click, inputs=source, outputs=[label, warning, timing, seen], api_name=name).success(
+                model_view, inputs=seen, outputs=[preview, heatmap], api_visibility="private"
             )
     return demo
 

@@ -32,8 +32,8 @@ from PIL import Image, ImageOps  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py sits at the top of the repository, beside this folder
 
-from app import PREDICTION_THREADS, ood_warning, probabilities  # noqa: E402
-from model.preprocess import ImageError, preprocess  # noqa: E402
+from app import PREDICTION_THREADS, classify  # noqa: E402
+from model.preprocess import ImageError  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
 
@@ -57,10 +57,10 @@ def classify_folder(folder: Path, model: TinyVGG) -> list[dict]:
         for path in sorted(p for p in (folder / label).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES):
             started = time.perf_counter()
             try:
-                x = preprocess(path)[None]
-                scores, warning, error = probabilities(x, model), ood_warning(x, model), ""
-            except ImageError as err:
-                x, scores, warning, error = None, {}, "", str(err)
+                answer = classify(path, model)
+                scores, warning, error, seen = answer.label, answer.warning, "", answer.pixels.numpy() / 255
+            except ImageError as err:  # counted as wrong, and its time too: a refusal is an answer
+                scores, warning, error, seen = {}, "", str(err), None
             seconds = time.perf_counter() - started
             records.append(
                 {
@@ -70,7 +70,7 @@ def classify_folder(folder: Path, model: TinyVGG) -> list[dict]:
                     "right": bool(scores) and max(scores, key=scores.get) in mapped.get(label, []),
                     "warned": bool(warning),
                     "error": error,
-                    "seen": None if x is None else x[0, 0].numpy(),
+                    "seen": seen,
                     "seconds": seconds,
                 }
             )
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     mapped, unmapped = load_labels(args.folder)
     model = TinyVGG.from_pretrained(args.model)
     torch.set_num_threads(PREDICTION_THREADS)  # as `python app.py` does
-    preprocess(ROOT / "examples" / "shop-sneaker.jpg")  # warm-up: imports and first-call allocations
+    classify(ROOT / "examples" / "shop-sneaker.jpg", model)  # warm-up: imports and first-call allocations
     records = classify_folder(args.folder, model)
     found = summarize(records, mapped)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -55,6 +56,19 @@ def test_predict_recognises_each_real_test_example(path):
     assert max(probabilities, key=probabilities.get) == expected
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert list(probabilities) == CONFIG["class_names"]
+
+
+def test_classify_is_the_one_path_predict_and_the_buttons_take():
+    from model.preprocess import prepare
+
+    photo = ROOT / "examples" / "phone-dress.jpg"
+    model = app.default_model().model
+
+    answer = app.classify(photo, model)
+
+    assert torch.equal(answer.pixels, prepare(photo)), "the 28x28 image the preview and heatmap will show"
+    assert answer.label == app.predict(photo)
+    assert answer.warning == "" and answer.milliseconds > 0
 
 
 @pytest.mark.parametrize(

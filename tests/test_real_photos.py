@@ -33,9 +33,8 @@ def shipped() -> TinyVGG:
 
 def top_class(path, model: TinyVGG) -> tuple[str, str]:
     """What the app answers for a photo: its top class and its warning."""
-    x = preprocess(path)[None]
-    scores = app.probabilities(x, model)
-    return max(scores, key=scores.get), app.ood_warning(x, model)
+    answer = app.classify(path, model)
+    return max(answer.label, key=answer.label.get), answer.warning
 
 
 def ring(image: np.ndarray, width: int = 2) -> np.ndarray:
