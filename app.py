@@ -84,7 +84,10 @@ def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
     started = time.perf_counter()
     pixels = prepare(image)
     x = to_inputs(pixels[None])
-    label, warning = probabilities(x, model), ood_warning(x, model)
+    with torch.inference_mode():
+        logits = model(x)  # once, for the label and the warning
+        label = {name: float(p) for name, p in zip(model.class_names, logits[0].softmax(0))}
+        warning = ood_warning(x, logits, model)
     return Answer(label, warning, pixels, 1000 * (time.perf_counter() - started))
 
 
@@ -99,18 +102,12 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
     return classify(image, model or default_model().model).label
 
 
-def probabilities(x: torch.Tensor, model: TinyVGG) -> dict[str, float]:
-    with torch.inference_mode():
-        values = model(x)[0].softmax(0)
-    return {name: float(p) for name, p in zip(model.class_names, values)}
-
-
-def ood_warning(x: torch.Tensor, model: TinyVGG) -> str:
-    """A warning when the image is unlike the training images (see model.calibrate), else ""."""
+def ood_warning(x: torch.Tensor, logits: torch.Tensor, model: TinyVGG) -> str:
+    """A warning when the image `x` (with `model`'s `logits` for it) is unlike the training images, else ""."""
     if model.ood_threshold is None:
         return ""
     with torch.inference_mode():
-        score = float(model.ood_score(x)[0])
+        score = float(model.ood_score(x, logits)[0])
     if score >= model.ood_threshold:
         return ""
     return "Warning: this does not look like a clothing item, so the label above is probably meaningless."

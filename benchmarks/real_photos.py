@@ -5,7 +5,7 @@
 DIR holds one folder of photos per label and a `labels.json` that maps each label to the
 Fashion-MNIST classes that count as right (default: ../shared/real-photos, 341 CC0 photos from
 the clothing dataset by Alexey Grigorev and contributors). Each photo goes through the app's
-`preprocess`, model and warning, exactly as an upload does. Accuracy is reported per label and
+`app.classify` (preprocessing, model and warning), exactly as an upload does. Accuracy is reported per label and
 as the mean over the labels that map to Fashion-MNIST classes, so that the mix of labels does
 not matter. Labels with no Fashion-MNIST class (hat, shorts, skirt) are only described.
 """
@@ -58,16 +58,17 @@ def classify_folder(folder: Path, model: TinyVGG) -> list[dict]:
             started = time.perf_counter()
             try:
                 answer = classify(path, model)
-                scores, warning, error, seen = answer.label, answer.warning, "", answer.pixels.numpy() / 255
+                predicted = max(answer.label, key=answer.label.get)
+                warning, error, seen = answer.warning, "", answer.pixels.numpy() / 255
             except ImageError as err:  # counted as wrong, and its time too: a refusal is an answer
-                scores, warning, error, seen = {}, "", str(err), None
+                predicted, warning, error, seen = "(error)", "", str(err), None
             seconds = time.perf_counter() - started
             records.append(
                 {
                     "label": label,
                     "path": path,
-                    "predicted": max(scores, key=scores.get) if scores else "(error)",
-                    "right": bool(scores) and max(scores, key=scores.get) in mapped.get(label, []),
+                    "predicted": predicted,
+                    "right": predicted in mapped.get(label, []),
                     "warned": bool(warning),
                     "error": error,
                     "seen": seen,
@@ -130,18 +131,18 @@ def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, 
             seen_ax.axis("off")
             if col >= len(chosen):
                 continue
-            record = mine[chosen[col]]
-            with Image.open(record["path"]) as image:
+            shown = mine[chosen[col]]
+            with Image.open(shown["path"]) as image:
                 image.draft("RGB", (160, 160))
                 thumb = ImageOps.exif_transpose(image).convert("RGB")
             thumb.thumbnail((160, 160))
             photo_ax.imshow(thumb)
             if col == 0:
                 photo_ax.set_title(label, fontsize=8, loc="left")
-            if record["seen"] is not None:
-                seen_ax.imshow(record["seen"], cmap="gray", vmin=0, vmax=1)
-            colour = "green" if record["right"] else ("black" if label not in mapped else "red")
-            seen_ax.set_title(record["predicted"] + (" (!)" if record["warned"] else ""), fontsize=7, color=colour)
+            if shown["seen"] is not None:
+                seen_ax.imshow(shown["seen"], cmap="gray", vmin=0, vmax=1)
+            colour = "green" if shown["right"] else ("black" if label not in mapped else "red")
+            seen_ax.set_title(shown["predicted"] + (" (!)" if shown["warned"] else ""), fontsize=7, color=colour)
     fig.suptitle("Real photos, what the model saw (28x28) and its answer; (!) = not-clothing warning", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)

@@ -2,11 +2,11 @@
 
     python -m model.calibrate FOLDER     # calibrate a trained folder in place (train.py does it itself)
 
-Everything is fitted on training images only: the temperature on the held-out validation images,
-and the threshold of the out-of-distribution score (the energy, log-sum-exp of the logits) on the
-validation images made photo-like by model.augment. The test set,
-the out-of-distribution sets (scikit-learn's digits, crops of its sample photos, uniform noise)
-and real photos are only measured.
+Everything is fitted on training images only: the temperature on the held-out validation images;
+for the "not clothing" score (the energy, log-sum-exp of the logits, less a penalty for roughness),
+the roughness bound on the training images as they are and made photo-like by model.augment, and
+the threshold on the validation images made photo-like. The test set, the out-of-distribution sets
+(scikit-learn's digits, crops of its sample photos, uniform noise) and real photos are only measured.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG, roughness  # noqa: E402
 
 BINS = 15
-# Photo-like validation images that must pass the warning threshold. 0.95 warned 17% of the real
-# garments in benchmarks/real_photos.py, 0.98 about 10%: chosen on those photos.
+# Photo-like validation images that must pass the warning threshold. With a candidate model 0.95
+# warned 17% of the real garments in benchmarks/real_photos.py and 0.98 under 10% (the shipped
+# model: 6.2%): chosen on those photos.
 KEEP = 0.98
 
 
@@ -78,7 +79,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def photo_like_images(images: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
-    """uint8 images made photo-like (model.augment.photo_like), as training sees half of them."""
+    """uint8 images made photo-like (model.augment.photo_like), as `--augment photo` makes a share of them."""
     generator = torch.Generator().manual_seed(seed)
     return torch.cat(
         [
@@ -120,7 +121,7 @@ def calibrate(
     """Fit the temperature and the out-of-distribution detector; return the calibrated model and metrics.
 
     The returned model is a new TinyVGG with the same weights, whose config gains the
-    temperature and the warning's threshold. The third value holds the test probabilities
+    temperature and the warning's roughness bound and threshold. The third value holds the test probabilities
     before and after, for the reliability diagram.
     """
     model = model.cpu().eval()

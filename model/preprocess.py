@@ -174,15 +174,20 @@ def _clean(mask: np.ndarray) -> np.ndarray:
     return _fill_holes(_largest_region(mask))
 
 
+def _border(gray: np.ndarray) -> np.ndarray:
+    """The outermost pixels, all four sides."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
 def _border_spread(gray: np.ndarray) -> float:
     """Median absolute deviation of the outermost pixels: near 0 for a plain background."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    border = _border(gray)
     return float(np.median(np.abs(border - np.median(border))))
 
 
 def _subtract_plain_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Light garment on black from a plain background, and the mask of what stands out."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    border = _border(gray)
     if np.median(border) > 127:  # a light background, as in shop photos: invert
         gray = 255.0 - gray
         border = 255.0 - border

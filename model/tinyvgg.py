@@ -103,14 +103,15 @@ class TinyVGG(
         logits = self.classifier(self.dropout(features))
         return logits / self.temperature if self.temperature != 1.0 else logits
 
-    def ood_score(self, x: torch.Tensor) -> torch.Tensor:
+    def ood_score(self, x: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
         """How much an image looks like the training images, one score per image; low means unlike.
 
         The energy score (log-sum-exp of the calibrated logits: low when no class claims the
         image), less a steep penalty for roughness beyond `max_roughness`, since noise can
-        draw confident logits while no garment is that rough.
+        draw confident logits while no garment is that rough. Pass `logits` (this model's for
+        `x`) when they are at hand, to skip a second forward pass.
         """
-        score = torch.logsumexp(self(x), dim=1)
+        score = torch.logsumexp(self(x) if logits is None else logits, dim=1)
         if self.max_roughness is not None:
             score = score - ROUGHNESS_PENALTY * (roughness(x) - self.max_roughness).clamp(min=0)
         return score

@@ -160,3 +160,11 @@ def test_a_config_without_a_value_that_changes_the_output_is_refused(tmp_path, k
 
     with pytest.raises(ConfigError, match=f"config.json lacks {key}: "):
         TinyVGG.from_pretrained(folder)
+
+
+def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
+    model = TinyVGG.from_pretrained(ROOT / "model" / "pretrained")
+    x = torch.rand(4, 1, 28, 28)
+
+    with torch.inference_mode():
+        assert torch.equal(model.ood_score(x, model(x)), model.ood_score(x))
