@@ -1,7 +1,10 @@
-"""Prediction latency: in-process, through the HTTP API against a trivial Gradio app, and start-up.
+"""Prediction latency: the model alone, in-process, through the HTTP API against a trivial Gradio app, and start-up.
 
-    python benchmarks/predict_latency.py [--calls 200] [--http-calls 100]
+    python benchmarks/predict_latency.py [--model-calls 2000] [--calls 200] [--http-calls 100] [--model-only]
 
+0. The shipped model alone on one preprocessed 28x28 image (a 1x1x28x28 float32 input), one
+   thread each: PyTorch (`model(x)` under inference_mode) and ONNX Runtime (model/pretrained/model.onnx,
+   one intra-op thread), measured the same way in the same run, median over --model-calls.
 1. `app.predict` in-process, with the app's thread setting, decoding and preprocessing (GrabCut
    included) counted: a 1000x1000 phone JPEG of a dress on a rug, and a 28x28 PNG, median over
    --calls after a warm-up.
@@ -24,6 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED = ROOT / "model" / "pretrained"
 sys.path.insert(0, str(ROOT))
 
 from tests.app_server import free_port  # noqa: E402
@@ -60,6 +64,36 @@ def median_ms(fn, calls: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def model_latency(calls: int) -> tuple[float, float]:
+    """Median ms of one single-image forward pass: (PyTorch, ONNX Runtime), fp32 on one thread each."""
+    import onnxruntime
+    import torch
+
+    from model.export import INPUT_NAME, ONNX_NAME, OUTPUT_NAME
+    from model.preprocess import preprocess
+    from model.tinyvgg import TinyVGG
+
+    onnx_path = PRETRAINED / ONNX_NAME
+    if not onnx_path.is_file():
+        raise SystemExit(f"{onnx_path} not found: write it with `python -m model.export model/pretrained`")
+    model = TinyVGG.from_pretrained(PRETRAINED)
+    pixels = preprocess(ROOT / "examples" / "7-sneaker.png")[None]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    feed = {INPUT_NAME: pixels.numpy()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            torch_ms = median_ms(lambda: model(pixels), calls)
+    finally:
+        torch.set_num_threads(threads)
+    onnx_ms = median_ms(lambda: session.run([OUTPUT_NAME], feed), calls)
+    return torch_ms, onnx_ms
+
+
 def launch(command: list[str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([*command, str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -84,9 +118,16 @@ def wait_for_prediction(url: str, image: Path, proc: subprocess.Popen, timeout: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-calls", type=int, default=2000, help="model-only calls per runtime (default: 2000)")
     parser.add_argument("--calls", type=int, default=200, help="in-process calls per image (default: 200)")
     parser.add_argument("--http-calls", type=int, default=100, help="HTTP calls per app (default: 100)")
+    parser.add_argument("--model-only", action="store_true", help="measure only the model alone (default: all)")
     args = parser.parse_args(argv)
+
+    torch_ms, onnx_ms = model_latency(args.model_calls)
+    print(f"model alone, one 28x28 image, 1 thread: PyTorch median {torch_ms:.3f} ms, ONNX Runtime {onnx_ms:.3f} ms")
+    if args.model_only:
+        return 0
 
     import torch
 

@@ -1,0 +1,203 @@
+"""ONNX weights beside the safetensors, checked against PyTorch on the test set before they are kept.
+
+    python -m model.export FOLDER [--opset 18] [--data-dir DIR]
+
+Writes FOLDER/model.onnx: input "pixels", float32 (N, 1, 28, 28) in [0, 1]; output "logits",
+float32 (N, 10). The input normalisation and the calibration temperature are inside the graph,
+as they are inside `TinyVGG.forward`, and the class names travel in the model's metadata_props.
+The file replaces an old one only when ONNX Runtime agrees with PyTorch on the 10,000 test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
+from safetensors import SafetensorError
+
+from model.data import DataError, load_fashion_mnist
+from model.files import atomic_path
+from model.preprocess import to_inputs
+from model.tinyvgg import ConfigError, TinyVGG
+
+ONNX_NAME = "model.onnx"
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "logits"
+# torch's exporter implements the operators at opset 18 and up (lower ones go through a lossy
+# version converter); 18 is the oldest, so the one most runtimes read (ONNX Runtime 1.14 on).
+MIN_OPSET = 18
+MAX_OPSET = 23  # the newest that torch 2.14's exporter knows
+# What the check demands. Both runtimes compute in float32 but fuse and order the sums
+# differently (the exporter folds BatchNorm into the convolutions), so logits differ by up to ~1e-5.
+MIN_AGREEMENT = 0.999
+MAX_ABS_DIFF = 1e-4
+INPUT_DOC = (
+    "pixels: float32 (N, 1, 28, 28), a light garment on a black background scaled to [0, 1] "
+    "(model.preprocess); the model normalises it itself"
+)
+OUTPUT_DOC = (
+    "logits: float32 (N, num_classes), already divided by the calibration temperature: "
+    "softmax gives calibrated probabilities, in the order of class_names"
+)
+
+
+class ExportError(RuntimeError):
+    """The folder cannot be exported, or the export disagrees with PyTorch; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely ONNX Runtime reproduces PyTorch on a set of images."""
+
+    images: int
+    same_class: float  # share of images whose top class is the same
+    max_abs_diff: float  # largest |logit difference| over all images and classes
+
+    @property
+    def ok(self) -> bool:
+        return self.same_class >= MIN_AGREEMENT and self.max_abs_diff <= MAX_ABS_DIFF
+
+
+def load_folder(folder: str | Path) -> TinyVGG:
+    """The TinyVGG saved in a local folder.
+
+    Raises:
+        ExportError: The folder, its weights or its config are missing or unreadable.
+    """
+    folder = Path(folder)
+    train = (
+        f"Train one with `python train.py --output-dir {folder}`, or pass a trained folder such as model/pretrained."
+    )
+    if not folder.is_dir():
+        raise ExportError(f"{folder} is not a folder. {train}")
+    for name in (SAFETENSORS_SINGLE_FILE, CONFIG_NAME):
+        if not (folder / name).is_file():
+            raise ExportError(f"{folder} has no {name}, so there is no model to export. {train}")
+    restore = f"Restore the folder from the training run, or retrain with `python train.py --output-dir {folder}`."
+    try:
+        return TinyVGG.from_pretrained(folder)
+    except ConfigError as err:
+        raise ExportError(str(err)) from None
+    except json.JSONDecodeError as err:
+        raise ExportError(f"{folder / CONFIG_NAME} is not valid JSON ({err}). {restore}") from None
+    except SafetensorError as err:
+        raise ExportError(
+            f"{folder / SAFETENSORS_SINGLE_FILE} is unreadable ({err}); it may be cut short. {restore}"
+        ) from None
+    except (RuntimeError, ValueError) as err:  # shapes or keys that do not match, or arguments TinyVGG refuses
+        raise ExportError(
+            f"{folder / CONFIG_NAME} does not fit {SAFETENSORS_SINGLE_FILE} ({_gist(err)}). {restore}"
+        ) from None
+
+
+def _gist(err: Exception, limit: int = 200) -> str:
+    """The first informative line of an error: load_state_dict's first line is only a heading."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.strip().endswith(":")]
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def export(model: TinyVGG, path: str | Path, opset: int = MIN_OPSET) -> Path:
+    """Write `model` as one self-contained ONNX file with a dynamic batch dimension, atomically.
+
+    The model is traced in eval mode (BatchNorm's running statistics, no dropout).
+    """
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset}")
+    was_training = model.training
+    model.eval()
+    try:
+        # A batch of 2, not 1: torch.export specialises a dimension whose example size is 1.
+        program = torch.onnx.export(
+            model,
+            (torch.rand(2, 1, 28, 28),),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    finally:
+        model.train(was_training)
+    program.model.doc_string = "TinyVGG trained on Fashion-MNIST (https://github.com/zalandoresearch/fashion-mnist)"
+    program.model.metadata_props.update(
+        {
+            "class_names": json.dumps(list(model.class_names)),
+            "input": INPUT_DOC,
+            "output": OUTPUT_DOC,
+            # The arguments of TinyVGG, for what the graph does not compute (the out-of-distribution score).
+            "config": json.dumps(model._hub_mixin_config),
+        }
+    )
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        program.save(tmp, external_data=False)
+    return path
+
+
+def check(onnx_path: str | Path, model: TinyVGG, inputs: torch.Tensor, batch_size: int = 1000) -> Agreement:
+    """Run the ONNX file in ONNX Runtime and `model` (in eval mode) in PyTorch on `inputs` (N, 1, 28, 28)."""
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    same, max_diff = 0, 0.0
+    with torch.inference_mode():
+        for batch in inputs.split(batch_size):
+            expected = model(batch).numpy()
+            (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
+            same += int((got.argmax(1) == expected.argmax(1)).sum())
+            max_diff = max(max_diff, float(np.abs(got - expected).max()))
+    return Agreement(images=len(inputs), same_class=same / len(inputs), max_abs_diff=max_diff)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", help="a folder written by train.py (e.g. model/pretrained); model.onnx goes there")
+    parser.add_argument(
+        "--opset",
+        type=int,
+        default=MIN_OPSET,
+        help=f"ONNX operator set, {MIN_OPSET} to {MAX_OPSET} (default: {MIN_OPSET}, read by the most runtimes)",
+    )
+    parser.add_argument(
+        "--data-dir", help="folder with the Fashion-MNIST IDX files (default: as `python -m model.data` finds them)"
+    )
+    args = parser.parse_args(argv)
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        parser.error(f"--opset must be between {MIN_OPSET} and {MAX_OPSET}, got {args.opset}")
+
+    try:
+        model = load_folder(args.folder)
+        # The check needs the test set: find that out before spending seconds on the export.
+        inputs = to_inputs(load_fashion_mnist(args.data_dir).test_images)
+        path = Path(args.folder) / ONNX_NAME
+        # Export and check under a temporary name, so a failed check leaves any previous model.onnx as it was.
+        with atomic_path(path) as tmp:
+            export(model, tmp, opset=args.opset)
+            agreement = check(tmp, model, inputs)
+            print(
+                f"ONNX Runtime vs PyTorch on the {agreement.images:,} test images: same class for "
+                f"{agreement.same_class:.2%}, max |logit difference| {agreement.max_abs_diff:.1e}"
+            )
+            if not agreement.ok:
+                raise ExportError(
+                    f"the ONNX model disagrees with PyTorch (needs the same class for at least {MIN_AGREEMENT:.1%} "
+                    f"and logits within {MAX_ABS_DIFF:.0e}), so {path} was not written. Try another --opset, "
+                    "or report it with the versions of torch, onnxscript and onnxruntime."
+                )
+    except (ExportError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (opset {args.opset}, {path.stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
