@@ -14,18 +14,12 @@ from pathlib import Path
 import torch
 
 from model.calibrate import calibrate, plot_reliability
+from model.checkpoint import CheckpointError
 from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
+from model.device import native_bf16, resolve_precision, select_device
 from model.distributed import Distributed, init_distributed, shutdown
-from model.engine import (
-    CheckpointError,
-    TrainingInterrupted,
-    evaluate,
-    fit,
-    native_bf16,
-    resolve_precision,
-    select_device,
-)
+from model.engine import TrainingInterrupted, evaluate, fit
 from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 from model.tinyvgg import TinyVGG

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from model.config import PRECISIONS, PRESETS, TrainConfig  # noqa: E402
 from model.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from model.engine import EpochState, make_optimizer, resolve_precision, train_one_epoch  # noqa: E402
+from model.device import resolve_precision  # noqa: E402
+from model.engine import EpochState, make_optimizer, train_one_epoch  # noqa: E402
 from train import build_model  # noqa: E402
 
 

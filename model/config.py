@@ -102,7 +102,7 @@ class TrainConfig:
     augment: str | None = None
     photo_share: float | None = None
     precision: str | None = None
-    # What `precision` resolved to on this machine (engine.resolve_precision); train.py fills it.
+    # What `precision` resolved to on this machine (device.resolve_precision); train.py fills it.
     precision_used: str | None = None
     val_size: int | None = None
     seed: int = 42

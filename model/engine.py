@@ -1,4 +1,4 @@
-"""Training and evaluation: train_one_epoch, evaluate and fit, with checkpoints and exact resume."""
+"""The training loop: train_one_epoch, evaluate, and fit, which runs the epochs with checkpoints and exact resume."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import dataclasses
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,18 +16,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from model.augment import augmented
+from model.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from model.config import TrainConfig
+from model.device import precision_dtype
 from model.distributed import Distributed
-from model.files import atomic_path
 from model.preprocess import to_inputs
+from model.signals import stop_on_signals
 
-CHECKPOINT_NAME = "checkpoint.pt"
 # The pace of training is timed over these steps of an epoch, once oneDNN has built its kernels.
 PACE_STEPS = (10, 60)
 
 
 @dataclass
-class EvalResult:
+class Evaluation:
     """Per-sample loss and accuracy over a whole split, plus every prediction."""
 
     loss: float
@@ -66,25 +65,6 @@ class TrainingInterrupted(Exception):
         self.checkpoint = checkpoint
         self.epoch = epoch
         super().__init__(f"{signal.Signals(signum).name} during epoch {epoch}; state saved to {checkpoint}")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or belongs to a different recipe."""
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """cuda, then mps, then cpu for "auto"; otherwise the named device, if it exists."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("--device mps was asked for, but this PyTorch has no MPS support; use --device cpu")
-    return torch.device(name)
 
 
 def train_one_epoch(
@@ -178,7 +158,7 @@ def evaluate(
     *,
     batch_size: int = 1000,
     memory_format: torch.memory_format = torch.contiguous_format,
-) -> EvalResult:
+) -> Evaluation:
     """Per-sample cross-entropy and accuracy of `model` on uint8 images."""
     model.eval()
     loss_sum = 0.0
@@ -190,74 +170,12 @@ def evaluate(
         predictions.append(logits.argmax(1))
     predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
     n = len(labels)
-    return EvalResult(
+    return Evaluation(
         loss=loss_sum / max(n, 1),
         accuracy=float((predicted == labels).sum()) / max(n, 1),
         predictions=predicted.cpu(),
         num_samples=n,
     )
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes in bfloat16 natively, so that bf16 autocast is faster than fp32.
-
-    On x86 CPUs that takes AVX512-BF16 or AMX. PyTorch's own mkldnn check is not the test:
-    it is true for any AVX-512 CPU (and AVX2-VNNI-2), where oneDNN converts rather than computes
-    in bfloat16. Elsewhere bf16 is emulated and several times slower than fp32.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type != "cpu":
-        return False  # MPS runs bf16, but no faster than fp32 for a model this small
-    capabilities = torch.cpu.get_capabilities()
-    if capabilities.get("architecture") == "x86_64":
-        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    return torch.ops.mkldnn._is_mkldnn_bf16_supported()  # Arm: the BF16 extension
-
-
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
-    """What `--precision` means on `device`: "fp32" or "bf16", and the reason in words.
-
-    "auto" is bf16 where the device has native bfloat16 and fp32 otherwise; "fp32" and
-    "bf16" are taken as asked (the reason of an emulated bf16 says it is slow).
-
-    Raises:
-        ValueError: bf16 was asked for on a device that cannot compute in bfloat16.
-    """
-    if precision == "fp32":
-        return "fp32", "as asked"
-    native = native_bf16(device)
-    where = {"cpu": "this CPU", "cuda": "this GPU"}.get(device.type, device.type)
-    if precision == "auto":
-        if native:
-            return "bf16", f"{where} has native bfloat16" + (": AVX512-BF16/AMX" if device.type == "cpu" else "")
-        if device.type == "mps":
-            return "fp32", "auto keeps fp32 on MPS"
-        return "fp32", "no native bfloat16 here; bf16 would be emulated and slower"
-    if precision != "bf16":
-        raise ValueError(f"unknown precision {precision!r}")
-    if not torch.amp.is_autocast_available(device.type):
-        raise ValueError(
-            f"this PyTorch has no autocast for {device.type}, so --precision bf16 cannot run there; "
-            "use --precision auto or fp32"
-        )
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("--precision bf16 needs a GPU with bfloat16 support (Ampere or newer); use --precision auto")
-    if native:
-        return "bf16", f"as asked; {where} has native bfloat16"
-    return "bf16", (
-        f"as asked, but {where} has no native bfloat16 (AVX512-BF16 or AMX): it is emulated, "
-        "several times slower than fp32; --precision auto picks fp32 here"
-    )
-
-
-def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--precision` on `device` (auto resolved), or None for plain fp32.
-
-    Raises:
-        ValueError: The device cannot compute in bfloat16.
-    """
-    return torch.bfloat16 if resolve_precision(precision, device)[0] == "bf16" else None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -282,30 +200,6 @@ def make_scheduler(
     return None
 
 
-@contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT and SIGTERM into a flag the loop polls between batches.
-
-    Yields a function returning the signal number received, or None.
-    """
-    received: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        received.append(signum)
-
-    previous = {}
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -316,6 +210,7 @@ def fit(
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     device: torch.device = torch.device("cpu"),
     log: Callable[[str], None] = print,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
     group: Distributed = Distributed(),
 ) -> FitResult:
     """Train for `config.epochs`, evaluating and checkpointing after every epoch.
@@ -325,6 +220,7 @@ def fit(
     and raises `TrainingInterrupted`. Under torchrun (`group.enabled`) the model
     is wrapped in DistributedDataParallel, each process trains on its shard,
     metrics are summed over all processes, and only rank 0 writes the checkpoint.
+    `on_epoch(record)` gets each epoch's metrics as they are logged.
     """
     if config.batch_size % group.world_size:
         raise ValueError(
@@ -346,11 +242,15 @@ def fit(
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     precision = precision_dtype(config.precision_used or config.precision, device)
     torch.manual_seed(config.seed)
+    parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, recipe=config.recipe())
+    parts["world_size"] = group.world_size
 
     result = FitResult()
     state = EpochState(epoch=1)
     if config.resume:
-        state = _load_checkpoint(checkpoint_path, model, optimizer, scheduler, result, config)
+        progress = load_checkpoint(checkpoint_path, **parts)
+        state = EpochState(**progress["epoch_state"])
+        result = FitResult(progress["history"], progress["train_seconds"], progress["train_images"])
         model.to(memory_format=memory_format)
         if not group.is_main:  # the saved running sums are the whole group's: count them once
             state.loss_sum, state.correct, state.seen = 0.0, 0, 0
@@ -364,24 +264,13 @@ def fit(
 
     def save(state: EpochState) -> None:
         if group.is_main:
-            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, result, state, config)
+            progress = dict(epoch_state=vars(state).copy(), **dataclasses.asdict(result))
+            save_checkpoint(checkpoint_path, progress=progress, **parts)
         group.barrier()
 
-    progress = not config.no_progress and group.is_main
-    announced = False
-
-    def announce_pace(seconds_per_step: float, step: int) -> None:
-        nonlocal announced
-        announced = True
-        steps_left = steps_per_epoch - step + (config.epochs - state.epoch) * steps_per_epoch
-        epochs = config.epochs - state.epoch + 1
-        # A bar is on screen while training: tqdm.write prints above it instead of through it.
-        (tqdm.write if progress else log)(
-            f"about {_duration(seconds_per_step * steps_left)} for {epochs} epoch{'s' * (epochs > 1)} "
-            f"at {config.batch_size / seconds_per_step:,.0f} images/s"
-        )
-
-    session_start, session_epochs, first_epoch_end = time.perf_counter(), 0, 0.0
+    progress_bar = not config.no_progress and group.is_main
+    # A bar is on screen while training: tqdm.write prints above it instead of through it.
+    clock = _Clock(config, steps_per_epoch, tqdm.write if progress_bar else log)
     with stop_on_signals() as received:
         # Under torchrun every process must stop after the same step, or the others would wait forever.
         stop = (lambda: group.any(received() is not None)) if group.enabled else (lambda: received() is not None)
@@ -400,8 +289,8 @@ def fit(
                 memory_format=memory_format,
                 autocast_dtype=precision,
                 should_stop=stop,
-                on_pace=None if announced else announce_pace,
-                progress=progress,
+                on_pace=clock.pace_hook(state.epoch),
+                progress=progress_bar,
                 group=group,
             )
             loss_sum, correct, seen = group.sum([state.loss_sum, state.correct, state.seen])
@@ -421,19 +310,15 @@ def fit(
             record |= {
                 "test_loss": loss,
                 "test_accuracy": accuracy,
+                # The rate the last step of the epoch used.
+                "lr": scheduler.get_last_lr()[0] if scheduler is not None else config.lr,
                 "epoch_seconds": state.seconds,
                 "elapsed_seconds": result.train_seconds,
             }
             result.history.append(record)
-            # Wall time per epoch, evaluation included. The first epoch of a process also builds
-            # oneDNN's kernels (seconds, in bf16), so later estimates average over the epochs after it.
-            now = time.perf_counter()
-            session_epochs += 1
-            if session_epochs == 1:
-                per_epoch, first_epoch_end = now - session_start, now
-            else:
-                per_epoch = (now - first_epoch_end) / (session_epochs - 1)
-            log(_summary(record, config.epochs, per_epoch * (config.epochs - state.epoch)))
+            log(_summary(record, config.epochs, clock.epoch_done(state.epoch)))
+            if on_epoch is not None:
+                on_epoch(record)
 
             state = EpochState(epoch=state.epoch + 1)
             save(state)
@@ -463,6 +348,50 @@ def _evaluate_group(
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
+class _Clock:
+    """How long the run will take: once from the pace of its first steps, then after every epoch."""
+
+    def __init__(self, config: TrainConfig, steps_per_epoch: int, say: Callable[[str], None]) -> None:
+        self.epochs, self.batch_size, self.steps_per_epoch, self.say = (
+            config.epochs,
+            config.batch_size,
+            steps_per_epoch,
+            say,
+        )
+        self.announced = False
+        self.start, self.epochs_done, self.first_epoch_end = time.perf_counter(), 0, 0.0
+
+    def pace_hook(self, epoch: int) -> Callable[[float, int], None] | None:
+        """For `train_one_epoch(on_pace=...)`: says the whole run's time once, early in the first epoch."""
+        if self.announced:
+            return None
+
+        def announce(seconds_per_step: float, step: int) -> None:
+            self.announced = True
+            steps_left = self.steps_per_epoch - step + (self.epochs - epoch) * self.steps_per_epoch
+            epochs = self.epochs - epoch + 1
+            self.say(
+                f"about {_duration(seconds_per_step * steps_left)} for {epochs} epoch{'s' * (epochs > 1)} "
+                f"at {self.batch_size / seconds_per_step:,.0f} images/s"
+            )
+
+        return announce
+
+    def epoch_done(self, epoch: int) -> float:
+        """Seconds left after `epoch`, from the wall time per epoch, evaluation included.
+
+        The first epoch of a process also builds oneDNN's kernels (seconds, in bf16), so later
+        estimates average over the epochs after it.
+        """
+        now = time.perf_counter()
+        self.epochs_done += 1
+        if self.epochs_done == 1:
+            per_epoch, self.first_epoch_end = now - self.start, now
+        else:
+            per_epoch = (now - self.first_epoch_end) / (self.epochs_done - 1)
+        return per_epoch * (self.epochs - epoch)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -485,66 +414,3 @@ def _summary(record: dict[str, float], epochs: int, seconds_left: float) -> str:
     if record["epoch"] < epochs:
         parts.append(f"~{_duration(seconds_left)} left")
     return " | ".join(parts)
-
-
-def _save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    result: FitResult,
-    state: EpochState,
-    config: TrainConfig,
-) -> None:
-    checkpoint = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "torch_rng_state": torch.get_rng_state(),
-        "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "epoch_state": {k: v for k, v in vars(state).items()},
-        "history": result.history,
-        "train_seconds": result.train_seconds,
-        "train_images": result.train_images,
-        "recipe": config.recipe(),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
-
-
-def _load_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    result: FitResult,
-    config: TrainConfig,
-) -> EpochState:
-    if not path.is_file():
-        raise CheckpointError(f"--resume was given but {path} does not exist; run once without --resume first")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated file raises assorted errors
-        raise CheckpointError(f"{path} cannot be read ({err}); delete it and start again without --resume") from err
-    different = {
-        key: (value, checkpoint["recipe"].get(key))
-        for key, value in config.recipe().items()
-        if checkpoint["recipe"].get(key) != value
-    }
-    if different:
-        described = ", ".join(f"{k}: now {now!r}, checkpoint {then!r}" for k, (now, then) in different.items())
-        raise CheckpointError(
-            f"{path} was written by a different recipe ({described}); "
-            "rerun with the original flags, or use another --output-dir"
-        )
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(checkpoint["scheduler"])
-    torch.set_rng_state(checkpoint["torch_rng_state"])
-    if checkpoint["cuda_rng_state"]:
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
-    result.history = checkpoint["history"]
-    result.train_seconds = checkpoint["train_seconds"]
-    result.train_images = checkpoint["train_images"]
-    return EpochState(**checkpoint["epoch_state"])

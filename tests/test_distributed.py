@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.engine import CHECKPOINT_NAME
+from model.checkpoint import CHECKPOINT_NAME
 from tests.conftest import ROOT
 
 SUBSET = ["--hidden-units", "8,8", "--limit-train", "6000", "--val-size", "500", "--limit-test", "1000"]
@@ -90,6 +90,14 @@ def test_an_interrupted_two_process_run_resumes_and_completes(tmp_path, fashion_
     assert proc.returncode != 0
     assert (tmp_path / CHECKPOINT_NAME).exists()
     assert not (tmp_path / "metrics.json").exists()
+    saved = (tmp_path / CHECKPOINT_NAME).read_bytes()
+
+    # One process would draw other batches than the two that started the run: refused, checkpoint kept.
+    alone = launch([sys.executable, "train.py"], tmp_path, "--resume")
+    _, err = alone.communicate(timeout=300)
+    assert alone.returncode != 0
+    assert "written by 2 processes, and this run has 1 process" in err
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == saved
 
     stdout, _ = finish(launch(TORCHRUN, tmp_path, "--resume"))
 
@@ -143,7 +151,7 @@ def test_a_worker_that_dies_takes_the_run_down_instead_of_hanging(tmp_path, fash
     workers = children(proc.pid)
     assert len(workers) == 2
     os.kill(max(workers), signal.SIGSTOP)
-    assert proc.poll() is None and torch.load(checkpoint, weights_only=True)["epoch_state"]["epoch"] <= 3
+    assert proc.poll() is None and torch.load(checkpoint, weights_only=True)["progress"]["epoch_state"]["epoch"] <= 3
     os.kill(max(workers), signal.SIGKILL)
     _, err = proc.communicate(timeout=120)  # the timeout is the test's guard against a hang
 

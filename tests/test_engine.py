@@ -10,16 +10,8 @@ import torch.nn.functional as F
 
 from model.augment import flip_and_shift
 from model.config import TrainConfig
-from model.engine import (
-    EpochState,
-    evaluate,
-    make_optimizer,
-    native_bf16,
-    precision_dtype,
-    resolve_precision,
-    select_device,
-    train_one_epoch,
-)
+from model.device import native_bf16, precision_dtype, resolve_precision, select_device
+from model.engine import EpochState, evaluate, make_optimizer, train_one_epoch
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 

@@ -20,7 +20,8 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 import train
-from model.engine import CHECKPOINT_NAME, resolve_precision
+from model.checkpoint import CHECKPOINT_NAME
+from model.device import resolve_precision
 from tests.conftest import ARTIFACTS, ROOT
 
 # A small run of the shipped recipe: batch norm, dropout, augmentation, one-cycle schedule.
@@ -243,14 +244,14 @@ def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint(tmp_pa
     # Freeze the run where it stands, make sure it has not finished, and kill it right there.
     proc.send_signal(signal.SIGSTOP)
     assert proc.poll() is None, "the run ended before the kill"
-    assert torch.load(checkpoint_path, weights_only=True)["epoch_state"]["epoch"] <= 3, "the run had ended"
+    assert torch.load(checkpoint_path, weights_only=True)["progress"]["epoch_state"]["epoch"] <= 3, "the run had ended"
     proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
 
     # Whatever is there under its real name is complete: the checkpoint loads.
     checkpoint = torch.load(checkpoint_path, weights_only=True)
-    assert checkpoint["epoch_state"]["epoch"] in (2, 3)
+    assert checkpoint["progress"]["epoch_state"]["epoch"] in (2, 3)
     assert not (tmp_path / "model.safetensors").exists()
 
     resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])

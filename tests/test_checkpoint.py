@@ -1,0 +1,45 @@
+"""Checkpoints: a resume continues only the run that wrote them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.tinyvgg import TinyVGG
+
+RECIPE = {"epochs": 2, "lr": 0.1, "seed": 0}
+
+
+def parts(seed: int) -> dict:
+    torch.manual_seed(seed)
+    model = TinyVGG(hidden_units=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return dict(model=model, optimizer=optimizer, scheduler=None)
+
+
+def test_a_checkpoint_restores_the_weights_and_the_progress(tmp_path):
+    saved = parts(seed=0)
+    progress = {"epoch_state": {"epoch": 2, "step": 5}, "history": [{"epoch": 1}]}
+    save_checkpoint(tmp_path / "c.pt", **saved, progress=progress, recipe=RECIPE, world_size=1)
+
+    restored = parts(seed=1)
+    loaded = load_checkpoint(tmp_path / "c.pt", **restored, recipe=RECIPE, world_size=1)
+
+    assert loaded == progress
+    for name, tensor in saved["model"].state_dict().items():
+        assert torch.equal(restored["model"].state_dict()[name], tensor), name
+
+
+def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", **parts(seed=0), progress={}, recipe=RECIPE, world_size=2)
+
+    with pytest.raises(CheckpointError, match="written by 2 processes, and this run has 1 process.*same count"):
+        load_checkpoint(tmp_path / "c.pt", **parts(seed=1), recipe=RECIPE, world_size=1)
+
+
+def test_resuming_with_another_recipe_names_what_differs(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", **parts(seed=0), progress={}, recipe=RECIPE, world_size=1)
+
+    with pytest.raises(CheckpointError, match=r"different recipe \(lr: now 0.05, checkpoint 0.1\)"):
+        load_checkpoint(tmp_path / "c.pt", **parts(seed=1), recipe={**RECIPE, "lr": 0.05}, world_size=1)
