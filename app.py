@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import json
 import os
 import sys
 import time
@@ -20,10 +21,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
+from huggingface_hub import ModelCard, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
 from PIL import Image
 
 from model.explain import grad_cam, overlay
-from model.hub import HubError, LoadedModel, load_model
+from model.hub_errors import HubError
+from model.loading import load_folder, load_pretrained
 from model.preprocess import ImageError, prepare, to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -42,6 +46,8 @@ PREVIEW_SIZE = 280
 PHOTO_TIP = (
     "**Best photo:** one item, laid flat or hung, whole in the frame, on a plain background that contrasts with it."
 )
+# Read for the "About this model" panel when the model has them.
+INFO_FILES = ("config.json", "README.md", "metrics.json", "confusion_matrix.png")
 
 
 class PhotoInput(gr.Image):
@@ -61,6 +67,53 @@ class PhotoInput(gr.Image):
             # Some sources (pasted images) may arrive inline as a data URL rather than as an upload.
             return base64.b64decode(payload.url.partition(",")[2])
         return payload.path
+
+
+@dataclass
+class AppModel:
+    """The app's model, with what its files say about it for the "About this model" panel."""
+
+    model: TinyVGG
+    source: str
+    revision: str | None
+    test_accuracy: float | None
+    metrics: dict | None
+    confusion_matrix: Path | None
+
+
+def load_app_model(spec: str) -> AppModel:
+    """Load `FOLDER` or `REPO_ID[@REVISION]`, with its card, metrics and confusion matrix when present.
+
+    Raises:
+        HubError: The model cannot be loaded; the message names the source and what to do.
+    """
+    source, _, revision = spec.partition("@")
+    if Path(source).is_dir():
+        model = load_folder(source)
+        files = {name: Path(source) / name for name in INFO_FILES if (Path(source) / name).is_file()}
+        revision = None
+    elif "/" not in source or Path(source).exists():
+        raise HubError(f"{source} is neither a model folder nor a Hub repo id of the form user/name.")
+    else:
+        model = load_pretrained(source, revision=revision or None)
+        files = {name: path for name in INFO_FILES if (path := _optional_download(source, name, revision or None))}
+        # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
+        revision = files["config.json"].parent.name if "config.json" in files else revision or "main"
+    metrics = json.loads(files["metrics.json"].read_text()) if "metrics.json" in files else None
+    accuracy = None
+    if "README.md" in files:
+        results = ModelCard.load(files["README.md"]).data.eval_results or []
+        accuracy = next((r.metric_value for r in results if r.metric_type == "accuracy"), None)
+    if accuracy is None and metrics:
+        accuracy = metrics.get("test_accuracy")
+    return AppModel(model, source, revision, accuracy, metrics, files.get("confusion_matrix.png"))
+
+
+def _optional_download(repo_id: str, filename: str, revision: str | None) -> Path | None:
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
+    except EntryNotFoundError:
+        return None
 
 
 @dataclass
@@ -123,8 +176,8 @@ def default_model_spec() -> str:
 
 
 @functools.cache
-def default_model() -> LoadedModel:
-    return load_model(default_model_spec())
+def default_model() -> AppModel:
+    return load_app_model(default_model_spec())
 
 
 def _image(value):
@@ -139,7 +192,7 @@ def _image(value):
     return value
 
 
-def build_demo(loaded: LoadedModel) -> gr.Blocks:
+def build_demo(loaded: AppModel) -> gr.Blocks:
     model = loaded.model
 
     def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
@@ -214,7 +267,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
     return demo
 
 
-def _model_facts(loaded: LoadedModel) -> str:
+def _model_facts(loaded: AppModel) -> str:
     accuracy = f"{loaded.test_accuracy:.2%}" if loaded.test_accuracy is not None else "not recorded"
     lines = [
         f"- **Source:** `{loaded.source}`",
@@ -249,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        loaded = load_model(args.model)
+        loaded = load_app_model(args.model)
     except HubError as err:
         print(
             f"error: cannot load the model from {args.model}: {err}\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from model.calibrate import calibrate, plot_reliability
+from model.card import read_run
 from model.checkpoint import CheckpointError
 from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
@@ -139,9 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
-    widths = config.hidden_units
     return TinyVGG(
-        hidden_units=widths[0] if widths[0] == widths[1] else list(widths),
+        hidden_units=config.hidden_units,
         num_classes=len(class_names),
         class_names=list(class_names),
         batch_norm=config.batch_norm,
@@ -166,12 +166,12 @@ def write_artifacts(
         scratch = Path(tmp)
         write_json(scratch / "metrics.json", metrics)
         write_text(scratch / "training_args.json", config.to_json())
-        # Weights, config.json and the card, rendered from the metrics written above.
-        model.save_pretrained(scratch)
         plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / "confusion_matrix.png")
         plot_loss_curves(metrics["history"], scratch / "loss_curves.png")
         if probabilities is not None:
             plot_reliability(probabilities, test_labels, scratch / "reliability_diagram.png")
+        # Weights, config.json and the card, which reports the metrics and shows the figures above.
+        model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "repo_id": output_dir.as_posix()})
         move_into(scratch, output_dir)
 
 
@@ -299,7 +299,8 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         f"artifacts in {output_dir}/"
     )
     if config.push_to_hub:
-        from model.hub import HubError, push
+        from model.hub import push
+        from model.hub_errors import HubError
 
         try:
             print(f"pushed to {push(output_dir, config.push_to_hub)}")

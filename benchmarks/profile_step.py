@@ -21,8 +21,9 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model.classes import CLASS_NAMES  # noqa: E402
 from model.config import PRECISIONS, PRESETS, TrainConfig  # noqa: E402
-from model.data import CLASS_NAMES, load_fashion_mnist  # noqa: E402
+from model.data import load_fashion_mnist  # noqa: E402
 from model.device import resolve_precision  # noqa: E402
 from model.engine import EpochState, make_optimizer, train_one_epoch  # noqa: E402
 from train import build_model  # noqa: E402

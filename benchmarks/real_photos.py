@@ -101,7 +101,7 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
     }
 
 
-def record(folder: Path, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
+def record(folder: Path, model: TinyVGG, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
     """Merge the figures into a model folder's metrics.json, under "real_photos", and rewrite its card."""
     from model.card import write_card
     from model.files import write_json
@@ -114,7 +114,7 @@ def record(folder: Path, found: dict, mapped: dict[str, list[str]], argv: list[s
         "command": shlex.join(["python", "benchmarks/real_photos.py", *argv]),
     }
     write_json(folder / "metrics.json", metrics)
-    write_card(folder)
+    write_card(folder, model)
 
 
 def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, per_label: int = 4) -> None:
@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_samples(records, mapped, args.figure)
     print(f"wrote {args.figure}")
     if args.record:
-        record(args.record, found, mapped, argv if argv is not None else sys.argv[1:])
+        record(
+            args.record, TinyVGG.from_pretrained(args.record), found, mapped, argv if argv is not None else sys.argv[1:]
+        )
         print(f"recorded in {args.record / 'metrics.json'} and its model card")
     return 0
 

@@ -24,9 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from model.augment import photo_like  # noqa: E402
+from model.card import read_run  # noqa: E402
 from model.preprocess import to_inputs  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG, roughness  # noqa: E402
@@ -124,32 +126,23 @@ def calibrate(
     temperature and the warning's roughness bound and threshold. The third value holds the test probabilities
     before and after, for the reliability diagram.
     """
-    model = model.cpu().eval()
-    config = {**model._hub_mixin_config, "temperature": 1.0, "ood_threshold": None}
-    base = TinyVGG(**config)
-    base.load_state_dict(model.state_dict())
-    base.eval()
+    base = model.cpu().recalibrated(temperature=1.0, max_roughness=None, ood_threshold=None)
 
     temperature = fit_temperature(in_chunks(base, val[0]), val[1])
     test_logits = in_chunks(base, test[0])
     before, after = test_logits.softmax(1), (test_logits / temperature).softmax(1)
 
-    def build(**fitted) -> TinyVGG:
-        model = TinyVGG(**{**config, **fitted})
-        model.load_state_dict(base.state_dict())
-        return model.eval()
-
     with torch.inference_mode():
         # The roughest training image, as it is or made photo-like, bounds what a garment can be.
         photo_train = photo_like_images(*train, seed=0)
         max_roughness = float(torch.cat([in_chunks(roughness, images) for images in (train[0], photo_train)]).max())
-        scorer = build(temperature=temperature, max_roughness=max_roughness)
+        scorer = base.recalibrated(temperature=temperature, max_roughness=max_roughness)
         # Real photos reach the model looking like the validation images made photo-like, so
         # the threshold is set on those: KEEP of them pass.
         photo_val_scores = in_chunks(scorer.ood_score, photo_like_images(*val, seed=1))
         val_scores = in_chunks(scorer.ood_score, val[0])
         threshold = float(torch.quantile(photo_val_scores, 1 - KEEP))
-        calibrated = build(temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
+        calibrated = base.recalibrated(temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
         auroc, false_accept = {}, {}
         for name, images in ood_sets().items():
             scores = in_chunks(calibrated.ood_score, images)
@@ -183,16 +176,10 @@ def plot_reliability(probabilities: dict[str, torch.Tensor], labels: torch.Tenso
     """Accuracy against confidence per bin, before and after temperature scaling."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    edges = np.linspace(0, 1, BINS + 1)
     for name, style in (("before", "o-"), ("after", "s-")):
         confidence, predicted = probabilities[name].max(1)
-        correct = (predicted == labels).float()
-        xs, ys = [], []
-        for low, high in zip(edges[:-1], edges[1:]):
-            inside = (confidence > low) & (confidence <= high)
-            if inside.sum() >= 10:
-                xs.append(confidence[inside].mean().item())
-                ys.append(correct[inside].mean().item())
+        # Accuracy and mean confidence of the top class in each of BINS equal-width bins (empty ones left out).
+        ys, xs = calibration_curve((predicted == labels).numpy(), confidence.numpy(), n_bins=BINS)
         ece = expected_calibration_error(probabilities[name], labels)
         ax.plot(xs, ys, style, label=f"{name} temperature scaling (ECE {ece:.2%})")
     ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability on the test set", xlim=(0, 1), ylim=(0, 1))
@@ -217,7 +204,8 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
 
     write_json(folder / "metrics.json", metrics)
     plot_reliability(probabilities, test[1], folder / "reliability_diagram.png")
-    calibrated.save_pretrained(folder)  # weights, config.json and the card, which now reports all this
+    # Weights, config.json and the card, which now reports all this.
+    calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
     return found
 
 

@@ -1,75 +1,62 @@
-"""The model card (`README.md`), rendered with huggingface_hub's ModelCard from a template and real numbers."""
+"""The model card (`README.md`): a pure function of the model's config, its size and its run's metrics."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from model.config import RECIPE_FIELDS
 from model.files import write_text
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "pytorch_model_hub_mixin"]
-HYPERPARAMETERS = (
-    "preset",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "schedule",
-    "hidden_units",
-    "batch_norm",
-    "dropout",
-    "normalize",
-    "augment",
-    "photo_share",
-    "precision",
-    "val_size",
-    "seed",
-    "limit_train",
-    "limit_test",
-)
+# The training options the card lists: the preset and every field that shapes the result.
+HYPERPARAMETERS = ("preset", *RECIPE_FIELDS)
+# The figures train.py draws beside the weights, which the card shows when they travel with it.
+FIGURES = ("confusion_matrix.png", "loss_curves.png", "reliability_diagram.png")
+DATASET = "zalando-datasets/fashion_mnist"
+PAPER = "https://arxiv.org/abs/1708.07747"
 
 
-def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
-    """Render the card of a saved folder from its config.json and, when present, metrics.json.
+def build_card(
+    config: dict[str, Any],
+    *,
+    num_parameters: int,
+    architecture: str,
+    metrics: dict | None = None,
+    training_args: dict | None = None,
+    figures: dict[str, Path] | None = None,
+    repo_id: str | None = None,
+) -> ModelCard:
+    """Render the card from what is known of a model; reads no file but the template.
 
     Args:
-        folder: A folder holding at least config.json (and metrics.json and
-            training_args.json when `train.py` wrote it).
-        repo_id: The Hub repo the card will live in; the usage snippet loads from it.
-            Defaults to the folder path, so the snippet runs against the local copy.
+        config: The model's `config.json` values.
+        num_parameters: Its parameter count.
+        architecture: Its layers in a few words.
+        metrics: The run's `metrics.json`, when the model was trained by train.py.
+        training_args: The run's `training_args.json`.
+        figures: Figure name -> file, for the figures that travel with the card.
+        repo_id: The Hub repo the card will live in, for the usage snippet; else the snippet
+            loads a local folder named after the model.
     """
-    folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
-    metrics = _read_json(folder / "metrics.json")
-    args = _read_json(folder / "training_args.json") or {}
-
-    widths = config["hidden_units"]
-    widths = [widths, widths] if isinstance(widths, int) else widths
-    architecture = (
-        f"2 conv blocks of {widths[0]} and {widths[1]} channels"
-        + (", batch norm" if config.get("batch_norm") else "")
-        + (f", dropout {config['dropout']}" if config.get("dropout") else "")
-    )
     name = repo_id.split("/")[-1] if repo_id else "TinyVGG on Fashion-MNIST"
     data = ModelCardData(
         model_name=name,
         library_name="pytorch",
         license="mit",
         tags=TAGS,
-        datasets=["zalando-datasets/fashion_mnist"],
+        datasets=[DATASET],
         metrics=["accuracy"],
         pipeline_tag="image-classification",
         eval_results=[
             EvalResult(
                 task_type="image-classification",
                 task_name="Image Classification",
-                dataset_type="zalando-datasets/fashion_mnist",
+                dataset_type=DATASET,
                 dataset_name="Fashion-MNIST",
                 dataset_split="test",
                 metric_type="accuracy",
@@ -80,12 +67,16 @@ def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
         if metrics
         else None,
     )
+    args = training_args or {}
     values = dict(
         metrics=metrics,
         model_name=name,
-        repo_id=repo_id or folder.as_posix(),
+        repo_id=repo_id or "path/to/folder",
         architecture=architecture,
-        num_parameters=_num_parameters(config),
+        num_parameters=num_parameters,
+        figures=set(figures or ()),
+        paper=PAPER,
+        config=config,
     )
     if metrics:
         values |= dict(
@@ -113,19 +104,26 @@ def build_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
 
 
+def read_run(folder: str | Path) -> dict[str, Any]:
+    """What a folder written by train.py tells its card: metrics, training options and figures.
+
+    The result is `model_card_kwargs` for `TinyVGG.save_pretrained` and `push_to_hub`.
+    """
+    folder = Path(folder)
+    return dict(
+        metrics=_read_json(folder / "metrics.json"),
+        training_args=_read_json(folder / "training_args.json"),
+        figures={name: folder / name for name in FIGURES if (folder / name).is_file()},
+    )
+
+
+def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:
+    """(Re)write `folder/README.md` for `model` (a TinyVGG) from the run recorded in `folder`."""
+    path = Path(folder) / "README.md"
+    card = model.generate_model_card(**read_run(folder), repo_id=repo_id or Path(folder).as_posix())
+    write_text(path, str(card))
+    return path
+
+
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _num_parameters(config: dict) -> int:
-    from model.tinyvgg import TinyVGG  # the model module imports this one to write its card
-
-    keys = inspect.signature(TinyVGG.__init__).parameters
-    return TinyVGG(**{k: v for k, v in config.items() if k in keys}).num_parameters
-
-
-def write_card(folder: str | Path, repo_id: str | None = None) -> Path:
-    """(Re)write `folder/README.md`, replacing any card that is there."""
-    path = Path(folder) / "README.md"
-    write_text(path, str(build_card(folder, repo_id)))
-    return path

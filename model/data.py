@@ -5,27 +5,15 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import math
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-# The dataset's own label order (https://github.com/zalandoresearch/fashion-mnist#labels).
-CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+from model.classes import CLASS_NAMES
 
 # SHA-256 of the *decompressed* IDX files. Debian recompressed the .gz files, so
 # their MD5 differs from torchvision's list while the content is the original one.
@@ -182,18 +170,24 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _parse_idx(path: Path, raw: bytes, *, images: bool) -> torch.Tensor:
-    # torchvision's reader wants a file name, so hand it the verified bytes through a temporary file.
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / path.name.removesuffix(".gz")
-        plain.write_bytes(raw)
-        try:
-            tensor = read_image_file(str(plain)) if images else read_label_file(str(plain))
-        except Exception as err:  # torchvision raises assorted errors on malformed files
-            raise DataError(f"{path} is not a valid IDX file ({err}). {HOW_TO_FIX}.") from err
-    if images and tuple(tensor.shape[1:]) != (28, 28):
-        raise DataError(f"{path} holds images of shape {tuple(tensor.shape[1:])}, expected 28x28. {HOW_TO_FIX}.")
+    """The tensor in an IDX file of unsigned bytes: a 4-byte magic number, big-endian sizes, the data."""
+    ndim = 3 if images else 1
+    header = 4 + 4 * ndim
+    if len(raw) < header or raw[:4] != bytes([0, 0, 0x08, ndim]):
+        raise DataError(
+            f"{path} is not a valid IDX file (it should start with 00 00 08 {ndim:02x}: unsigned bytes in "
+            f"{ndim} dimension{'s' * (ndim > 1)}). {HOW_TO_FIX}."
+        )
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if len(raw) - header != math.prod(shape):
+        raise DataError(
+            f"{path} is not a valid IDX file: its header announces {'x'.join(map(str, shape))} bytes of data "
+            f"but it holds {len(raw) - header}; it is probably truncated. {HOW_TO_FIX}."
+        )
+    if images and shape[1:] != [28, 28]:
+        raise DataError(f"{path} holds images of shape {tuple(shape[1:])}, expected 28x28. {HOW_TO_FIX}.")
+    # bytearray: frombuffer shares the memory, and a tensor must not alias immutable bytes.
+    tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).view(shape)
     return tensor if images else tensor.long()
 
 

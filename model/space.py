@@ -16,29 +16,27 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-import yaml
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
-from model.hub import HubError, check_folder, describe_error
+from model.hub_errors import HubError, describe_error
+from model.loading import load_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(__file__).resolve().parent
-# What app.py needs of the package, and nothing more (no training code).
+# What app.py imports of the package, and nothing more: no training, dataset, card or push code.
 SPACE_MODULES = (
     "__init__.py",
+    "classes.py",
     "explain.py",
-    "card.py",
-    "card_template.md",
-    "data.py",
     "files.py",
-    "hub.py",
+    "hub_errors.py",
+    "loading.py",
     "preprocess.py",
     "tinyvgg.py",
 )
 # The bundle's requirements; gradio itself comes from the front matter's sdk_version.
 REQUIREMENTS = (
     "torch",
-    "torchvision",
     "huggingface-hub",
     "httpx2",
     "safetensors",
@@ -46,35 +44,54 @@ REQUIREMENTS = (
     "opencv-python-headless",
     "pillow",
     "matplotlib",
+    "mcp",
 )
+# Spaces run on CPU: PyTorch's CPU wheels (about 200 MB) instead of the default CUDA build (several GB).
+TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 SHIPPED_FILES = ("model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png")
+DATASET = "zalando-datasets/fashion_mnist"
+TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 
 
-def front_matter(model_id: str | None, title: str) -> dict:
-    """The Spaces configuration block of the bundle's README.md."""
-    config = {
-        "title": title,
-        "emoji": "👕",
-        "colorFrom": "indigo",
-        "colorTo": "pink",
-        "sdk": "gradio",
-        "sdk_version": version("gradio"),
-        "python_version": ".".join(platform.python_version_tuple()[:2]),
-        "app_file": "app.py",
-        "license": "mit",
-        "short_description": "TinyVGG classifies clothing photos (Fashion-MNIST)",  # at most 60 characters
-        "pinned": False,
-    }
+def space_card(model_id: str | None, title: str) -> SpaceCard:
+    """The bundle's README.md: the Spaces configuration (front matter) and a short description."""
+    repo_id, _, revision = (model_id or "").partition("@")
+    data = SpaceCardData(
+        title=title,
+        sdk="gradio",
+        sdk_version=version("gradio"),
+        python_version=".".join(platform.python_version_tuple()[:2]),
+        app_file="app.py",
+        license="mit",
+        models=[repo_id] if model_id else None,
+        datasets=[DATASET],
+        tags=TAGS,
+        emoji="👕",
+        colorFrom="indigo",
+        colorTo="pink",
+        short_description="TinyVGG classifies clothing photos (Fashion-MNIST)",  # at most 60 characters
+        pinned=False,
+    )
     if model_id:
-        config["models"] = [model_id.partition("@")[0]]
-    return config
+        # Downloaded when the Space is built, not at every start: "REPO FILES [REVISION]".
+        data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(SHIPPED_FILES), revision]))]
+    source = f"the Hub model [{repo_id}](https://huggingface.co/{repo_id})" if model_id else "its own weights"
+    template = (
+        "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA Gradio app that classifies photos of clothing with a "
+        "TinyVGG trained on Fashion-MNIST, using {{ source }}. It is also an MCP server: its one tool, "
+        "`classify_clothing`, is at `/gradio_api/mcp/`.\n"
+    )
+    return SpaceCard.from_template(data, template_str=template, title=title, source=source)
 
 
 def requirements() -> str:
     """Pinned as the project pins them (pyproject.toml), from the versions installed here."""
-    lines = [f"{name}=={version(name)}" for name in REQUIREMENTS]
+    # A local build tag such as +cu130 names the wheel's origin, not the release.
+    lines = [f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS]
     return (
         "# Written by `python -m model.space build`; gradio comes from sdk_version in README.md.\n"
+        + TORCH_CPU_INDEX
+        + "\n"
         + "\n".join(lines)
         + "\n"
     )
@@ -91,7 +108,7 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
         raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
     pretrained = PACKAGE / "pretrained"
     if model_id is None:
-        check_folder(pretrained)
+        load_folder(pretrained)
     (out / "model").mkdir(parents=True, exist_ok=True)
     for name in SPACE_MODULES:
         shutil.copy2(PACKAGE / name, out / "model" / name)
@@ -104,19 +121,7 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
     shutil.copy2(ROOT / "app.py", out / "app.py")
     shutil.copytree(ROOT / "examples", out / "examples")
     (out / "requirements.txt").write_text(requirements())
-    source = (
-        f"the Hub model [{model_id}](https://huggingface.co/{model_id.partition('@')[0]})"
-        if model_id
-        else "the weights in `model/pretrained/`"
-    )
-    readme = (
-        "---\n"
-        + yaml.safe_dump(front_matter(model_id, title), sort_keys=False, allow_unicode=True)
-        + "---\n\n"
-        + f"# {title}\n\nA Gradio app that classifies photos of clothing with a TinyVGG trained on Fashion-MNIST, "
-        + f"using {source}.\n"
-    )
-    (out / "README.md").write_text(readme, encoding="utf-8")
+    (out / "README.md").write_text(str(space_card(model_id, title)), encoding="utf-8")
     return out
 
 
@@ -136,13 +141,23 @@ def push(out_dir: str | Path, space_id: str, *, private: bool = False, token: st
     return str(url)
 
 
-def embed_snippets(space_id: str) -> str:
-    """HTML to embed the Space: the <gradio-app> web component and an iframe."""
-    host = space_id.lower().replace("/", "-").replace("_", "-").replace(".", "-") + ".hf.space"
+def space_host(space_id: str, token: str | None = None) -> str:
+    """The URL the Space is served at (https://USER-NAME.hf.space), as the Hub reports it."""
+    try:
+        host = HfApi(token=token).space_info(space_id).host
+    except Exception as err:
+        raise HubError(describe_error(err, space_id, None, action="look up")) from err
+    if not host:
+        raise HubError(f"The Hub reports no host for {space_id} yet; it appears once the Space has been built.")
+    return host
+
+
+def embed_snippets(host: str) -> str:
+    """HTML to embed the Space served at `host`: the <gradio-app> web component and an iframe."""
     return (
         f'<script type="module" src="https://gradio.s3-us-west-2.amazonaws.com/{version("gradio")}/gradio.js"></script>\n'
-        f'<gradio-app src="https://{host}"></gradio-app>\n\n'
-        f'<iframe src="https://{host}" frameborder="0" width="850" height="900"></iframe>'
+        f'<gradio-app src="{host}"></gradio-app>\n\n'
+        f'<iframe src="{host}" frameborder="0" width="850" height="900"></iframe>'
     )
 
 
@@ -166,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Space bundle written to {out}/; push it with: python -m model.space push {out} USER/NAME")
         else:
             print(push(args.out_dir, args.space_id, private=args.private))
-            print("Embed it with:\n" + embed_snippets(args.space_id))
+            print("Embed it with:\n" + embed_snippets(space_host(args.space_id)))
     except HubError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from safetensors.torch import load_model, save_file
 from torch import nn
 
-from model.card import write_card
-from model.data import CLASS_NAMES
+from model.classes import CLASS_NAMES
 from model.files import atomic_path, write_json
+
+# The files of a saved model: its weights and the arguments that rebuild it.
+WEIGHTS_FILE = SAFETENSORS_SINGLE_FILE  # model.safetensors
+CONFIG_FILE = CONFIG_NAME  # config.json
 
 # Energy lost per unit of roughness beyond the training images' largest: 0.1 more than the
 # largest costs 10, more than the whole range of garments' energies.
@@ -67,14 +72,13 @@ class TinyVGG(
         max_roughness: float | None = None,
     ) -> None:
         super().__init__()
-        widths = [hidden_units, hidden_units] if isinstance(hidden_units, int) else list(hidden_units)
-        if len(widths) != 2 or any(w < 1 for w in widths):
-            raise ValueError(f"hidden_units must be a positive int or two positive ints, got {hidden_units!r}")
+        widths = block_widths(hidden_units)
         if len(class_names) != num_classes:
             raise ValueError(f"got {len(class_names)} class_names for num_classes={num_classes}")
         if input_std <= 0:
             raise ValueError(f"input_std must be positive, got {input_std}")
         self.class_names = list(class_names)
+        self.widths = widths
         self.input_mean = float(input_mean)
         self.input_std = float(input_std)
         # The module names are the notebook's, so its state dicts load unchanged.
@@ -120,15 +124,67 @@ class TinyVGG(
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @property
+    def architecture(self) -> str:
+        """The layers in a few words, for the model card."""
+        config = self._hub_mixin_config
+        return (
+            f"2 conv blocks of {self.widths[0]} and {self.widths[1]} channels"
+            + (", batch norm" if config["batch_norm"] else "")
+            + (f", dropout {config['dropout']}" if config["dropout"] else "")
+        )
+
+    def recalibrated(self, **values: float | None) -> TinyVGG:
+        """A copy with the same weights and new calibration: `temperature`, `max_roughness`, `ood_threshold`."""
+        unknown = set(values) - {"temperature", "max_roughness", "ood_threshold"}
+        if unknown:
+            raise ValueError(f"recalibrated() takes temperature, max_roughness and ood_threshold, not {unknown}")
+        model = type(self)(**{**self._hub_mixin_config, **values})
+        model.load_state_dict(self.state_dict())
+        return model.eval()
+
+    def save_pretrained(
+        self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs
+    ) -> str | None:
+        """Write weights, config.json and the model card (`model.card.build_card`) into `save_directory`.
+
+        `model_card_kwargs` holds what the card reports beyond the model itself: `metrics`,
+        `training_args`, `figures` (name -> file, copied beside the card, which shows them) and
+        `repo_id` (where the card's snippet loads from; default: `save_directory`).
+        `model.card.read_run(folder)` collects them from a folder written by train.py.
+        """
+        save_directory = Path(save_directory)
+        card_kwargs = {"repo_id": save_directory.as_posix(), **(model_card_kwargs or {})}
+        save_directory.mkdir(parents=True, exist_ok=True)
+        for name, path in (card_kwargs.get("figures") or {}).items():
+            if not (save_directory / name).exists() or not (save_directory / name).samefile(path):
+                shutil.copyfile(path, save_directory / name)
+        return super().save_pretrained(save_directory, model_card_kwargs=card_kwargs, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs) -> str:
+        """The mixin's upload of what `save_pretrained` writes, with a card whose snippet loads `repo_id`."""
+        return super().push_to_hub(
+            repo_id, model_card_kwargs={**(model_card_kwargs or {}), "repo_id": repo_id}, **kwargs
+        )
+
+    def generate_model_card(self, **card_kwargs) -> ModelCard:
+        """The full model card: `model.card.build_card` for this model and `card_kwargs` (see `save_pretrained`)."""
+        # Imported here: the app and the Space load models but never write cards, so they ship without it.
+        from model.card import build_card
+
+        return build_card(
+            self._hub_mixin_config, num_parameters=self.num_parameters, architecture=self.architecture, **card_kwargs
+        )
+
     def _save_pretrained(self, save_directory: Path) -> None:
-        # The mixin writes config.json and a generic card only where none exist yet, so a
-        # stale README.md would survive a re-save. We write the config and always render our card.
         # .contiguous(): weights trained in channels_last memory format are saved in the standard layout.
         state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
-        with atomic_path(save_directory / SAFETENSORS_SINGLE_FILE) as tmp:
+        with atomic_path(save_directory / WEIGHTS_FILE) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
-        write_json(save_directory / CONFIG_NAME, self._hub_mixin_config)
-        write_card(save_directory)
+        write_json(save_directory / CONFIG_FILE, self._hub_mixin_config)
+        # The mixin writes its card only where no README.md exists, so an old card would survive a
+        # re-save: remove it, and the mixin renders ours (generate_model_card) with the new numbers.
+        (save_directory / "README.md").unlink(missing_ok=True)
 
     @classmethod
     def _from_pretrained(
@@ -147,16 +203,16 @@ class TinyVGG(
         # The mixin defaults to non-strict loading and falls back to a pickled
         # `pytorch_model.bin`; we only ever read safetensors, with every key checked.
         if os.path.isdir(model_id):
-            weights = Path(model_id) / SAFETENSORS_SINGLE_FILE
+            weights = Path(model_id) / WEIGHTS_FILE
             if not weights.is_file():
                 raise FileNotFoundError(
-                    f"{weights} not found: a TinyVGG folder needs {SAFETENSORS_SINGLE_FILE} next to config.json "
+                    f"{weights} not found: a TinyVGG folder needs {WEIGHTS_FILE} next to config.json "
                     "(train one with `python train.py`)"
                 )
         else:
             weights = hf_hub_download(
                 repo_id=model_id,
-                filename=SAFETENSORS_SINGLE_FILE,
+                filename=WEIGHTS_FILE,
                 revision=revision,
                 cache_dir=cache_dir,
                 force_download=force_download,
@@ -183,6 +239,14 @@ class ConfigError(ValueError):
 def config_keys() -> list[str]:
     """The keys a config.json must hold: every argument of `TinyVGG.__init__`."""
     return [name for name in inspect.signature(TinyVGG.__init__).parameters if name != "self"]
+
+
+def block_widths(hidden_units: int | Sequence[int]) -> list[int]:
+    """The channels of the two conv blocks: `hidden_units` for both, or one value per block."""
+    widths = [hidden_units, hidden_units] if isinstance(hidden_units, int) else list(hidden_units)
+    if len(widths) != 2 or any(not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"hidden_units must be a positive int or two positive ints, got {hidden_units!r}")
+    return widths
 
 
 def roughness(x: torch.Tensor) -> torch.Tensor:

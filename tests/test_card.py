@@ -11,7 +11,7 @@ import sys
 import pytest
 from huggingface_hub import ModelCard
 
-from model.card import build_card
+from model.card import build_card, read_run
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
@@ -50,6 +50,44 @@ def test_a_card_saved_without_metrics_claims_no_accuracy_and_has_no_placeholders
 
 
 @pytest.mark.slow
+def test_the_card_is_rendered_from_the_values_it_is_given_not_from_files(trained, tmp_path):
+    folder = shutil.copytree(trained, tmp_path / "run")
+    run, model = read_run(folder), TinyVGG.from_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    shutil.rmtree(folder)  # nothing left on disk to read
+
+    card = build_card(config, num_parameters=model.num_parameters, architecture=model.architecture, **run)
+    run["metrics"]["test_accuracy"] = 0.1234
+    changed = build_card(config, num_parameters=model.num_parameters, architecture=model.architecture, **run)
+
+    assert f"{json.loads((trained / 'metrics.json').read_text())['test_accuracy'] * 100:.2f}%" in card.text
+    assert "12.34%" in changed.text and "12.34%" not in card.text
+    assert f"{model.num_parameters:,} parameters" in card.text
+
+
+@pytest.mark.slow
+def test_figures_appear_in_the_card_only_where_they_travel_with_it(trained):
+    run = read_run(trained)
+    model = TinyVGG.from_pretrained(trained)
+
+    with_figures = model.generate_model_card(**run)
+    without = model.generate_model_card(**{**run, "figures": {}})
+
+    assert set(run["figures"]) == {"confusion_matrix.png", "loss_curves.png"}  # no held-out images: no calibration
+    assert "![Confusion matrix](confusion_matrix.png)" in with_figures.text
+    assert ".png" not in without.text
+
+
+@pytest.mark.slow
+def test_the_model_module_does_not_import_the_card_or_the_dataset_code():
+    code = "import sys, model.tinyvgg; print(sorted(m for m in sys.modules if m.startswith(('model.', 'torchvision'))))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert eval(result.stdout) == ["model.classes", "model.files", "model.tinyvgg"]
+
+
+@pytest.mark.slow
 def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     card = ModelCard.load(trained / "README.md")
@@ -80,7 +118,7 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
 def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     folder = tmp_path / "my-model"
     shutil.copytree(trained, folder)
-    card = build_card(folder)
+    card = TinyVGG.from_pretrained(folder).generate_model_card(**read_run(folder), repo_id=folder.as_posix())
     (snippet,) = re.findall(r"```python\n(.*?)```", card.text, flags=re.S)
 
     result = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=120)

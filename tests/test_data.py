@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from model import data as data_module
-from model.data import CLASS_NAMES, SHA256, DataError, load_fashion_mnist
+from model.classes import CLASS_NAMES
+from model.data import SHA256, DataError, load_fashion_mnist
 from tests.conftest import idx_bytes
 
 

@@ -15,7 +15,10 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 
 import train
-from model.hub import HubError, pull, push
+from model.card import read_run
+from model.hub import push
+from model.hub_errors import HubError
+from model.loading import load_pretrained
 from model.tinyvgg import TinyVGG
 from tests.app_server import free_port
 from tests.conftest import ARTIFACTS, ROOT
@@ -90,10 +93,24 @@ def test_the_pushed_card_loads_from_the_repo_and_the_local_card_is_untouched(tra
     assert snapshot(trained) == before
 
 
+def test_the_mixins_own_push_to_hub_publishes_the_same_card_and_figures(trained, hub_server, token):
+    other = "alice/pushed-by-the-mixin"
+    push(trained, REPO)
+
+    TinyVGG.from_pretrained(trained).push_to_hub(other, model_card_kwargs=read_run(trained))
+
+    ours, mixins = hub_server.repo(REPO).files(), hub_server.repo(other).files()
+    card = ours["README.md"].decode().replace(REPO, other).replace(REPO.split("/")[1], other.split("/")[1])
+    assert mixins["README.md"].decode() == card
+    assert "## Results" in card and "| lr | `0.1` |" in card and f'from_pretrained("{other}")' in card
+    for name in ("confusion_matrix.png", "loss_curves.png", "model.safetensors", "config.json"):
+        assert mixins[name] == ours[name], name
+
+
 def test_push_then_pull_into_an_empty_cache_gives_identical_logits(trained, hub_server, token, tmp_path):
     push(trained, REPO)
 
-    pulled = pull(REPO, cache_dir=tmp_path / "empty-cache")
+    pulled = load_pretrained(REPO, cache_dir=tmp_path / "empty-cache")
 
     assert not pulled.training
     assert torch.equal(logits(pulled), logits(TinyVGG.from_pretrained(trained)))
@@ -109,8 +126,8 @@ def test_pulling_the_first_commit_gives_the_first_weights(trained, hub_server, t
     retrained.save_pretrained(trained)
     push(trained, REPO)
 
-    old = pull(REPO, revision=first, cache_dir=tmp_path / "cache")
-    new = pull(REPO, cache_dir=tmp_path / "cache")
+    old = load_pretrained(REPO, revision=first, cache_dir=tmp_path / "cache")
+    new = load_pretrained(REPO, cache_dir=tmp_path / "cache")
 
     assert torch.equal(logits(new), logits(retrained))
     assert not torch.equal(logits(old), logits(new))
@@ -133,14 +150,14 @@ def test_a_private_repo_cannot_be_pulled_without_a_token(trained, hub_server, to
     monkeypatch.delenv("HF_TOKEN")
 
     with pytest.raises(HubError, match=rf"Repository {REPO} not found .*private.*HF_TOKEN"):
-        pull(REPO, cache_dir=tmp_path)
+        load_pretrained(REPO, cache_dir=tmp_path)
     assert hub_server.repo(REPO).private
 
 
 def test_pull_works_offline_from_the_cache_once_downloaded(trained, hub_server, token, tmp_path):
     push(trained, REPO)
     cache = tmp_path / "cache"
-    expected = logits(pull(REPO, cache_dir=cache))
+    expected = logits(load_pretrained(REPO, cache_dir=cache))
     requests = len(hub_server.requests)
 
     code = (
@@ -166,7 +183,7 @@ def test_offline_without_a_cached_copy_says_what_to_do(hub_server, tmp_path):
 
 def test_an_unknown_repository_is_reported_by_name(hub_server, token, tmp_path):
     with pytest.raises(HubError, match="Repository alice/nothing-here not found"):
-        pull("alice/nothing-here", cache_dir=tmp_path)
+        load_pretrained("alice/nothing-here", cache_dir=tmp_path)
 
 
 def test_a_repository_without_weights_is_reported(hub_server, token, tmp_path):
@@ -175,14 +192,14 @@ def test_a_repository_without_weights_is_reported(hub_server, token, tmp_path):
     api.upload_file(repo_id="alice/no-weights", path_or_fileobj=b"{}", path_in_repo="config.json")
 
     with pytest.raises(HubError, match="alice/no-weights has no model.safetensors"):
-        pull("alice/no-weights", cache_dir=tmp_path)
+        load_pretrained("alice/no-weights", cache_dir=tmp_path)
 
 
 def test_an_unknown_revision_is_reported(trained, hub_server, token, tmp_path):
     push(trained, REPO)
 
     with pytest.raises(HubError, match=f"Revision 'v9' not found in {REPO}"):
-        pull(REPO, revision="v9", cache_dir=tmp_path)
+        load_pretrained(REPO, revision="v9", cache_dir=tmp_path)
 
 
 def test_push_without_a_token_says_how_to_log_in(trained, hub_server):
@@ -331,4 +348,4 @@ def test_a_hub_repo_whose_config_lacks_a_value_is_refused_on_pull(trained, hub_s
     HfApi().upload_file(repo_id=REPO, path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json")
 
     with pytest.raises(HubError, match=f"{REPO}: config.json lacks input_mean"):
-        pull(REPO, cache_dir=tmp_path)
+        load_pretrained(REPO, cache_dir=tmp_path)

@@ -7,7 +7,7 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-from model.data import CLASS_NAMES
+from model.classes import CLASS_NAMES
 from model.engine import evaluate
 from model.tinyvgg import TinyVGG
 from tests.conftest import ARTIFACTS, ROOT

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from gradio_client import Client, handle_file
 
-from model.hub import HubError
-from model.space import build, embed_snippets, push
+from model.hub_errors import HubError
+from model.space import build, embed_snippets, push, space_host
 from tests.app_server import start_app, stop
 from tests.conftest import ROOT
 
@@ -61,13 +61,20 @@ def test_the_front_matter_has_every_key_spaces_need(bundle):
     for key in ("title", "emoji", "colorFrom", "colorTo", "short_description"):
         assert config[key], key
     assert len(config["short_description"]) <= 60, "the Hub refuses longer short descriptions"
-    assert "models" not in config, "a bundle with its own weights names no Hub model"
+    assert "models" not in config and "preload_from_hub" not in config, (
+        "a bundle with its own weights needs no Hub model"
+    )
+    assert config["datasets"] == ["zalando-datasets/fashion_mnist"]
+    assert {"image-classification", "fashion-mnist", "mcp-server"} <= set(config["tags"])
 
 
 def test_a_bundle_for_a_hub_model_names_it_and_ships_no_weights(tmp_path):
     out = build(tmp_path / "bundle", model_id="alice/tinyvgg@v1")
 
     assert front_matter(out)["models"] == ["alice/tinyvgg"]
+    (preload,) = front_matter(out)["preload_from_hub"]
+    repo, files, revision = preload.split()
+    assert (repo, revision) == ("alice/tinyvgg", "v1") and {"model.safetensors", "config.json"} <= set(files.split(","))
     assert (out / "model_id.txt").read_text().strip() == "alice/tinyvgg@v1"
     assert not (out / "model" / "pretrained").exists()
 
@@ -76,7 +83,7 @@ def test_requirements_name_every_package_the_bundle_imports(bundle):
     required = {
         normalize(line.split("==")[0])
         for line in (bundle / "requirements.txt").read_text().splitlines()
-        if line and not line.startswith("#")
+        if line and not line.startswith(("#", "-"))
     }
     distributions = packages_distributions()
 
@@ -84,6 +91,13 @@ def test_requirements_name_every_package_the_bundle_imports(bundle):
         names = {normalize(d) for d in distributions.get(module, [module])}
         assert module == "gradio" or names & required, f"{module} ({names}) is imported but not in requirements.txt"
     assert "gradio" not in required, "gradio is pinned by sdk_version, not requirements.txt"
+    assert "torchvision" not in required, "the app does not import torchvision"
+
+
+def test_torch_comes_from_pytorchs_cpu_wheels(bundle):
+    lines = (bundle / "requirements.txt").read_text().splitlines()
+
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
 
 
 def test_requirements_pin_the_torch_that_pyproject_pins(bundle):
@@ -93,8 +107,11 @@ def test_requirements_pin_the_torch_that_pyproject_pins(bundle):
     assert '"torch==2.14.1"' in pyproject
 
 
-def test_the_bundle_holds_no_training_code(bundle):
-    assert not {"engine.py", "config.py", "report.py", "space.py"} & {p.name for p in (bundle / "model").iterdir()}
+def test_the_bundle_holds_only_what_the_app_imports(bundle):
+    shipped = {p.name for p in (bundle / "model").iterdir()}
+
+    assert not {"engine.py", "config.py", "report.py", "space.py", "card.py", "data.py", "hub.py"} & shipped
+    assert {"tinyvgg.py", "preprocess.py", "loading.py"} <= shipped
 
 
 def test_building_into_a_non_empty_folder_is_refused(tmp_path):
@@ -153,8 +170,12 @@ def test_push_without_a_token_says_how_to_log_in_and_keeps_the_bundle(bundle, hu
     assert {p: p.read_bytes() for p in bundle.rglob("*") if p.is_file()} == before
 
 
-def test_the_embedding_snippets_point_at_the_space_host():
-    html = embed_snippets("Alice/TinyVGG_demo")
+@pytest.mark.slow
+def test_the_embedding_snippets_point_at_the_host_the_hub_reports(bundle, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    push(bundle, "alice/TinyVGG_demo")
+
+    html = embed_snippets(space_host("alice/TinyVGG_demo"))
 
     assert f"/{version('gradio')}/gradio.js" in html
     assert '<gradio-app src="https://alice-tinyvgg-demo.hf.space"></gradio-app>' in html

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from model.data import CLASS_NAMES
+from model.classes import CLASS_NAMES
 from model.tinyvgg import ConfigError, TinyVGG
 from tests.conftest import ROOT
 

@@ -1,0 +1,71 @@
+"""Errors of Hub operations in plain words: what happened and what to do."""
+
+from __future__ import annotations
+
+import httpx2
+from huggingface_hub import constants
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    LocalTokenNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from model.tinyvgg import WEIGHTS_FILE
+
+LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"
+
+
+class HubError(RuntimeError):
+    """A Hub operation failed; the message says what happened and what to do."""
+
+
+def describe_error(err: Exception, repo_id: str, revision: str | None, *, action: str) -> str:
+    """One plain sentence (or two) for any error the Hub client raises."""
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    if isinstance(err, GatedRepoError):
+        return f"{repo_id} is gated: accept its conditions on the Hub, then {LOGIN_HINT}."
+    if isinstance(err, RepositoryNotFoundError):
+        return (
+            f"Repository {repo_id} not found on {constants.ENDPOINT} (or it is private and your token cannot see it). "
+            f"Check the name, or {LOGIN_HINT}."
+        )
+    if isinstance(err, RevisionNotFoundError):
+        return (
+            f"Revision {revision!r} not found in {repo_id}. "
+            "Use an existing branch, tag or commit, or leave it out for main."
+        )
+    if isinstance(err, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return (
+            f"Cannot download {where}: the Hub is not reachable (or HF_HUB_OFFLINE is set) and it is not in the "
+            "local cache. Connect once to download it (later runs work offline with HF_HUB_OFFLINE=1), "
+            "or pass a local folder such as model/pretrained."
+        )
+    if isinstance(err, EntryNotFoundError):
+        return f"{where} has no {WEIGHTS_FILE}. Is it a TinyVGG repository pushed by this project?"
+    if isinstance(err, LocalTokenNotFoundError):
+        return f"No Hugging Face token found: {LOGIN_HINT}."
+    if isinstance(err, HFValidationError):
+        return f"{repo_id!r} is not a valid repo id: use the form user/name. ({err})"
+    if isinstance(err, HfHubHTTPError) and err.response is not None:
+        status = err.response.status_code
+        if status == 401:
+            return f"The Hub refused the token (401 Unauthorized) when trying to {action} {where}: {LOGIN_HINT}."
+        if status == 403:
+            return (
+                f"Your token may not {action} {where} (403 Forbidden): use a token with write access to that namespace."
+            )
+        if status >= 500:
+            return f"The Hub failed with {status} while trying to {action} {where}. Try the same command again later."
+        return f"The Hub answered {status} while trying to {action} {where}: {err}"
+    if isinstance(err, (httpx2.TransportError, ConnectionError, TimeoutError)):
+        return (
+            f"Could not reach the Hub at {constants.ENDPOINT} to {action} {where} ({type(err).__name__}). "
+            "Check the network and try the same command again."
+        )
+    return f"Could not {action} {where}: {type(err).__name__}: {err}"
