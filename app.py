@@ -37,6 +37,7 @@ DEFAULT_MODEL = HERE / "model" / "pretrained"
 MODEL_ID_FILE = HERE / "model_id.txt"
 EXAMPLES = HERE / "examples"
 MAX_FILE_SIZE = "10mb"
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # what gradio's "10mb" means, for images that do not arrive as an upload
 CONCURRENCY = 4
 TOP_CLASSES = 3
 # One image is far too small a job to split over threads: on a busy 2-core machine two threads per
@@ -64,9 +65,22 @@ class PhotoInput(gr.Image):
         if payload is None:
             return None
         if payload.path is None and payload.url and payload.url.startswith("data:"):
-            # Some sources (pasted images) may arrive inline as a data URL rather than as an upload.
-            return base64.b64decode(payload.url.partition(",")[2])
+            # Some sources (pasted images, API calls) send the image inline as a data URL, which
+            # max_file_size does not cover: the same limit, checked before decoding.
+            encoded = payload.url.partition(",")[2]
+            _check_size(len(encoded) * 3 // 4)
+            return base64.b64decode(encoded)
+        _check_size(os.path.getsize(payload.path))  # a URL gradio downloaded is not an upload either
         return payload.path
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_IMAGE_BYTES:
+        raise gr.Error(
+            f"The image is too large ({size / 2**20:.1f} MB); the limit is 10 MB. Send a smaller or more "
+            "compressed photo (a JPEG of a few megapixels is plenty: the model sees 28x28 pixels).",
+            print_exception=False,
+        )
 
 
 @dataclass
@@ -155,6 +169,28 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
     return classify(image, model or default_model().model).label
 
 
+# The app's MCP tool, whose docstring is its description: Gradio reads the Args and Returns lines one
+# by one, so each stays on one line.
+def classify_clothing(image: str, model: TinyVGG | None = None) -> str:
+    """Classify a photo of one clothing item into one of 10 Fashion-MNIST classes: T-shirt/top, Trouser,
+    Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot. Works best with one item, laid flat or
+    hung, whole in the frame, on a plain background that contrasts with it.
+
+    Args:
+        image: A photo of one garment (PNG, JPEG, WebP...), at most 10 MB: an http(s) URL or a data: URL.
+
+    Returns:
+        JSON {"top_classes": [{"label": ..., "probability": ...}] (3, best first), "warning": "" or a warning}
+    """
+    try:
+        answer = classify(_image(image), model or default_model().model)
+    except ImageError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+    best = sorted(answer.label.items(), key=lambda item: item[1], reverse=True)[:TOP_CLASSES]
+    top = [{"label": name, "probability": round(p, 4)} for name, p in best]
+    return json.dumps({"top_classes": top, "warning": answer.warning})
+
+
 def ood_warning(x: torch.Tensor, logits: torch.Tensor, model: TinyVGG) -> str:
     """A warning when the image `x` (with `model`'s `logits` for it) is unlike the training images, else ""."""
     if model.ood_threshold is None:
@@ -202,6 +238,12 @@ def build_demo(loaded: AppModel) -> gr.Blocks:
             raise gr.Error(str(err), print_exception=False) from None
         return answer.label, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
 
+    def classify_clothing_tool(image: str) -> str:
+        return classify_clothing(image, model)
+
+    # The MCP tool takes its name and description from the function: those of classify_clothing.
+    classify_clothing_tool.__name__, classify_clothing_tool.__doc__ = "classify_clothing", classify_clothing.__doc__
+
     def model_view(pixels: np.ndarray) -> tuple[Image.Image, Image.Image]:
         # The 28x28 image the click already made: the photo is not decoded a second time.
         pixels = np.asarray(pixels, dtype=np.uint8)
@@ -209,7 +251,8 @@ def build_demo(loaded: AppModel) -> gr.Blocks:
         heat = grad_cam(model, to_inputs(torch.from_numpy(pixels)[None]))
         return seen, overlay(pixels, heat, size=PREVIEW_SIZE)
 
-    with gr.Blocks(title="TinyVGG: what garment is this?") as demo:
+    # Uploads (and the files of MCP calls) are cached on disk: drop those older than a day, hourly.
+    with gr.Blocks(title="TinyVGG: what garment is this?", delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "# What garment is this?\n"
             f"A {model.num_parameters:,}-parameter TinyVGG trained on Fashion-MNIST sorts a photo into one of "
@@ -260,10 +303,19 @@ def build_demo(loaded: AppModel) -> gr.Blocks:
         # /predict returns only the label and two short texts; the preview and the heatmap come
         # from a second, private event chained after it, so API callers never download them.
         seen = gr.State()  # the 28x28 image of the last click, handed from one event to the next
+        # Callable by API clients, but not MCP tools: every public event becomes a tool, and these
+        # return a gr.State that Gradio's MCP server cannot hand back.
         for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
-            button.click(on_click, inputs=source, outputs=[label, warning, timing, seen], api_name=name).success(
-                model_view, inputs=seen, outputs=[preview, heatmap], api_visibility="private"
-            )
+            button.click(
+                on_click,
+                inputs=source,
+                outputs=[label, warning, timing, seen],
+                api_name=name,
+                api_visibility="undocumented",
+            ).success(model_view, inputs=seen, outputs=[preview, heatmap], api_visibility="private")
+        # The one public endpoint, and so the one MCP tool: a photo in, JSON out.
+        tool_trigger, tool_answer = gr.Button(visible=False), gr.Textbox(visible=False)
+        tool_trigger.click(classify_clothing_tool, inputs=photo, outputs=tool_answer, api_name="classify_clothing")
     return demo
 
 
@@ -313,7 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(PREDICTION_THREADS)
     demo = build_demo(loaded)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, show_error=True)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=MAX_FILE_SIZE,
+        show_error=True,
+        # Also a Model Context Protocol server at /gradio_api/mcp/, with the one tool classify_clothing.
+        mcp_server=True,
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ from model.calibrate import calibrate, plot_reliability
 from model.card import read_run
 from model.checkpoint import CheckpointError
 from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.curves import CurveLog
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
 from model.device import native_bf16, resolve_precision, select_device
 from model.distributed import Distributed, init_distributed, shutdown
@@ -233,8 +234,11 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
             file=sys.stderr,
         )
 
+    curves = CurveLog(output_dir, resume=config.resume) if group.is_main else None
     try:
-        result = fit(model, train, test, config, output_dir, val=val, device=device, log=say, group=group)
+        result = fit(
+            model, train, test, config, output_dir, val=val, device=device, log=say, on_epoch=curves, group=group
+        )
     except TrainingInterrupted as stop:
         command = shlex.join([*launcher, "train.py", *[a for a in argv if a != "--resume"], "--resume"])
         say(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
@@ -242,6 +246,9 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     except (CheckpointError, ValueError) as err:
         say(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        if curves is not None:
+            curves.close()
     if not group.is_main:
         return 0
 

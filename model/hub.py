@@ -20,7 +20,7 @@ from model.loading import load_folder, load_pretrained
 
 # What a trained folder publishes: everything train.py writes except the checkpoint (the card
 # is rendered anew for the repo): weights, JSON, figures, ONNX weights and TensorBoard logs.
-PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png", "*.onnx", "runs/*.tfevents.*")
+PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png", "*.onnx", "tensorboard/events.out.tfevents.*")
 
 
 def push(

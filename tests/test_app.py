@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -10,9 +11,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import pytest
 import torch
+from gradio.data_classes import ImageData
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -93,10 +96,8 @@ def test_the_api_returns_the_label_and_the_time_but_no_image(client):
     assert {c["label"] for c in label["confidences"]} <= set(CONFIG["class_names"])
     assert timing.endswith(" ms")
     assert warning == "", "a shop photo of a sneaker is clothing"
-    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
-        "/predict",
-        "/predict_sketch",
-    }
+    # /predict and /predict_sketch stay callable but undocumented: every documented endpoint is an MCP tool.
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/classify_clothing"}
 
 
 @pytest.mark.slow
@@ -205,14 +206,41 @@ def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
     assert label["label"] in CONFIG["class_names"], "the label is still given, with the warning beside it"
 
 
+def test_classify_clothing_answers_json_with_the_top_three_classes_best_first():
+    answer = json.loads(app.classify_clothing(ROOT / "examples" / "shop-trouser.jpg"))
+
+    probabilities = [c["probability"] for c in answer["top_classes"]]
+    assert answer["top_classes"][0]["label"] == "Trouser" and len(probabilities) == 3
+    assert probabilities == sorted(probabilities, reverse=True) and answer["warning"] == ""
+
+
+def test_classify_clothing_turns_a_bad_image_into_the_apps_message(cases):
+    with pytest.raises(gr.Error, match=EXPECTED["text_file.png"]):
+        app.classify_clothing(cases["text_file.png"])
+
+
+def inline(raw: bytes) -> ImageData:
+    return ImageData(url="data:image/png;base64," + base64.b64encode(raw).decode())
+
+
+def test_an_inline_image_over_the_size_limit_is_refused_before_it_is_decoded():
+    with pytest.raises(gr.Error, match=r"too large \(13.0 MB\); the limit is 10 MB"):
+        app.PhotoInput(type="filepath", image_mode=None).preprocess(inline(bytes(13 * 2**20)))
+
+
+@pytest.mark.slow
+def test_an_inline_data_url_over_the_limit_sent_to_predict_is_refused_and_the_server_keeps_serving(server, client):
+    big = {"path": None, "url": inline(bytes(13 * 2**20)).url, "meta": {"_type": "gradio.FileData"}}
+
+    event = httpx.post(f"{server}gradio_api/call/predict", json={"data": [big]}, timeout=60).json()["event_id"]
+    answer = httpx.get(f"{server}gradio_api/call/predict/{event}", timeout=60).text
+
+    assert "event: error" in answer and "too large (13.0 MB); the limit is 10 MB" in answer
+    label, *_ = client.predict(handle_file(REAL_EXAMPLES[1]), api_name="/predict")
+    assert label["label"] == "Trouser"
+
+
 def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
-    import base64
-
-    from gradio.data_classes import ImageData
-
-    raw = REAL_EXAMPLES[1].read_bytes()
-    inline = ImageData(url="data:image/png;base64," + base64.b64encode(raw).decode())
-
-    value = app.PhotoInput(type="filepath", image_mode=None).preprocess(inline)
+    value = app.PhotoInput(type="filepath", image_mode=None).preprocess(inline(REAL_EXAMPLES[1].read_bytes()))
 
     assert app.predict(value) == app.predict(REAL_EXAMPLES[1])

@@ -78,8 +78,9 @@ def test_push_uploads_the_trained_folder_in_one_commit_without_the_checkpoint(tr
     repo = hub_server.repo(REPO)
     assert url == f"{hub_server.url}/{REPO}"
     assert [c.title for c in repo.history()] == ["First model", "initial commit"]
-    assert set(repo.files()) == ARTIFACTS | {".gitattributes"}
-    for name in ARTIFACTS - {"README.md"}:
+    (curves,) = (trained / "tensorboard").glob("events.out.tfevents.*")  # the Hub's "Training metrics" tab
+    assert set(repo.files()) == ARTIFACTS | {".gitattributes", f"tensorboard/{curves.name}"}
+    for name in ARTIFACTS - {"README.md"} | {f"tensorboard/{curves.name}"}:
         assert repo.files()[name] == (trained / name).read_bytes(), name
 
 

@@ -21,8 +21,10 @@ from safetensors.torch import load_file
 
 import train
 from model.checkpoint import CHECKPOINT_NAME
+from model.curves import LOG_DIR, TAGS
 from model.device import resolve_precision
 from tests.conftest import ARTIFACTS, ROOT
+from tests.test_curves import read_scalars
 
 # A small run of the shipped recipe: batch norm, dropout, augmentation, one-cycle schedule.
 SMALL = ["--hidden-units", "8,8", "--limit-train", "4000", "--val-size", "500", "--limit-test", "500"]
@@ -49,6 +51,16 @@ def test_a_short_run_writes_every_artifact(short_run):
     assert {"temperature", "ece_before", "ece_after"} <= set(metrics["calibration"])
     assert set(metrics["ood"]["auroc"]) == {"digits", "photos", "noise"}
     assert not [p.name for p in short_run.iterdir() if ".tmp" in p.name or p.name.startswith(".artifacts")]
+
+
+@pytest.mark.slow
+def test_a_run_writes_its_curves_for_tensorboard(short_run):
+    history = json.loads((short_run / "metrics.json").read_text())["history"]
+
+    scalars = read_scalars(short_run / LOG_DIR)
+
+    for key in ("train_loss", "val_accuracy", "test_accuracy", "lr"):
+        assert scalars[TAGS[key]] == pytest.approx({h["epoch"]: h[key] for h in history}, rel=1e-6), key
 
 
 @pytest.mark.slow
