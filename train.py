@@ -172,7 +172,7 @@ def write_artifacts(
         if probabilities is not None:
             plot_reliability(probabilities, test_labels, scratch / "reliability_diagram.png")
         # Weights, config.json and the card, which reports the metrics and shows the figures above.
-        model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "repo_id": output_dir.as_posix()})
+        model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "folder": output_dir.as_posix()})
         move_into(scratch, output_dir)
 
 

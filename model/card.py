@@ -29,7 +29,9 @@ def build_card(
     metrics: dict | None = None,
     training_args: dict | None = None,
     figures: dict[str, Path] | None = None,
+    onnx: Path | None = None,
     repo_id: str | None = None,
+    folder: str | None = None,
 ) -> ModelCard:
     """Render the card from what is known of a model; reads no file but the template.
 
@@ -40,8 +42,9 @@ def build_card(
         metrics: The run's `metrics.json`, when the model was trained by train.py.
         training_args: The run's `training_args.json`.
         figures: Figure name -> file, for the figures that travel with the card.
-        repo_id: The Hub repo the card will live in, for the usage snippet; else the snippet
-            loads a local folder named after the model.
+        onnx: The `model.onnx` (`python -m model.export`) that travels with it, if any.
+        repo_id: The Hub repo the card will live in: its name and where the snippets load from.
+        folder: Else, the local folder the snippets load from.
     """
     name = repo_id.split("/")[-1] if repo_id else "TinyVGG on Fashion-MNIST"
     data = ModelCardData(
@@ -71,10 +74,12 @@ def build_card(
     values = dict(
         metrics=metrics,
         model_name=name,
-        repo_id=repo_id or "path/to/folder",
+        location=repo_id or folder or "path/to/folder",
+        on_hub=repo_id is not None,
         architecture=architecture,
         num_parameters=num_parameters,
         figures=set(figures or ()),
+        onnx=onnx is not None,
         paper=PAPER,
         config=config,
     )
@@ -114,13 +119,14 @@ def read_run(folder: str | Path) -> dict[str, Any]:
         metrics=_read_json(folder / "metrics.json"),
         training_args=_read_json(folder / "training_args.json"),
         figures={name: folder / name for name in FIGURES if (folder / name).is_file()},
+        onnx=folder / "model.onnx" if (folder / "model.onnx").is_file() else None,
     )
 
 
 def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:
     """(Re)write `folder/README.md` for `model` (a TinyVGG) from the run recorded in `folder`."""
     path = Path(folder) / "README.md"
-    card = model.generate_model_card(**read_run(folder), repo_id=repo_id or Path(folder).as_posix())
+    card = model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
     write_text(path, str(card))
     return path
 

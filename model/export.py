@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
-from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
-from safetensors import SafetensorError
 
+from model.card import write_card
 from model.data import DataError, load_fashion_mnist
 from model.files import atomic_path
+from model.hub_errors import HubError
+from model.loading import load_folder
 from model.preprocess import to_inputs
-from model.tinyvgg import ConfigError, TinyVGG
+from model.tinyvgg import TinyVGG
 
 ONNX_NAME = "model.onnx"
 INPUT_NAME = "pixels"
@@ -65,45 +66,6 @@ class Agreement:
         return self.same_class >= MIN_AGREEMENT and self.max_abs_diff <= MAX_ABS_DIFF
 
 
-def load_folder(folder: str | Path) -> TinyVGG:
-    """The TinyVGG saved in a local folder.
-
-    Raises:
-        ExportError: The folder, its weights or its config are missing or unreadable.
-    """
-    folder = Path(folder)
-    train = (
-        f"Train one with `python train.py --output-dir {folder}`, or pass a trained folder such as model/pretrained."
-    )
-    if not folder.is_dir():
-        raise ExportError(f"{folder} is not a folder. {train}")
-    for name in (SAFETENSORS_SINGLE_FILE, CONFIG_NAME):
-        if not (folder / name).is_file():
-            raise ExportError(f"{folder} has no {name}, so there is no model to export. {train}")
-    restore = f"Restore the folder from the training run, or retrain with `python train.py --output-dir {folder}`."
-    try:
-        return TinyVGG.from_pretrained(folder)
-    except ConfigError as err:
-        raise ExportError(str(err)) from None
-    except json.JSONDecodeError as err:
-        raise ExportError(f"{folder / CONFIG_NAME} is not valid JSON ({err}). {restore}") from None
-    except SafetensorError as err:
-        raise ExportError(
-            f"{folder / SAFETENSORS_SINGLE_FILE} is unreadable ({err}); it may be cut short. {restore}"
-        ) from None
-    except (RuntimeError, ValueError) as err:  # shapes or keys that do not match, or arguments TinyVGG refuses
-        raise ExportError(
-            f"{folder / CONFIG_NAME} does not fit {SAFETENSORS_SINGLE_FILE} ({_gist(err)}). {restore}"
-        ) from None
-
-
-def _gist(err: Exception, limit: int = 200) -> str:
-    """The first informative line of an error: load_state_dict's first line is only a heading."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.strip().endswith(":")]
-    text = lines[0] if lines else type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def export(model: TinyVGG, path: str | Path, opset: int = MIN_OPSET) -> Path:
     """Write `model` as one self-contained ONNX file with a dynamic batch dimension, atomically.
 
@@ -135,7 +97,7 @@ def export(model: TinyVGG, path: str | Path, opset: int = MIN_OPSET) -> Path:
             "input": INPUT_DOC,
             "output": OUTPUT_DOC,
             # The arguments of TinyVGG, for what the graph does not compute (the out-of-distribution score).
-            "config": json.dumps(model._hub_mixin_config),
+            "config": json.dumps(model.config),
         }
     )
     path = Path(path)
@@ -192,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"and logits within {MAX_ABS_DIFF:.0e}), so {path} was not written. Try another --opset, "
                     "or report it with the versions of torch, onnxscript and onnxruntime."
                 )
-    except (ExportError, DataError) as err:
+    except (ExportError, DataError, HubError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {path} (opset {args.opset}, {path.stat().st_size / 1024:.0f} KiB)")
+    if (Path(args.folder) / "README.md").is_file():
+        write_card(args.folder, model)  # the card now shows how to run model.onnx
+        print(f"updated {Path(args.folder) / 'README.md'}")
     return 0
 
 

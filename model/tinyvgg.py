@@ -125,9 +125,14 @@ class TinyVGG(
         return sum(p.numel() for p in self.parameters())
 
     @property
+    def config(self) -> dict[str, Any]:
+        """The arguments that rebuild this model: what config.json holds."""
+        return dict(self._hub_mixin_config)
+
+    @property
     def architecture(self) -> str:
         """The layers in a few words, for the model card."""
-        config = self._hub_mixin_config
+        config = self.config
         return (
             f"2 conv blocks of {self.widths[0]} and {self.widths[1]} channels"
             + (", batch norm" if config["batch_norm"] else "")
@@ -139,7 +144,7 @@ class TinyVGG(
         unknown = set(values) - {"temperature", "max_roughness", "ood_threshold"}
         if unknown:
             raise ValueError(f"recalibrated() takes temperature, max_roughness and ood_threshold, not {unknown}")
-        model = type(self)(**{**self._hub_mixin_config, **values})
+        model = type(self)(**{**self.config, **values})
         model.load_state_dict(self.state_dict())
         return model.eval()
 
@@ -149,14 +154,19 @@ class TinyVGG(
         """Write weights, config.json and the model card (`model.card.build_card`) into `save_directory`.
 
         `model_card_kwargs` holds what the card reports beyond the model itself: `metrics`,
-        `training_args`, `figures` (name -> file, copied beside the card, which shows them) and
-        `repo_id` (where the card's snippet loads from; default: `save_directory`).
+        `training_args`, `figures` (name -> file) and `onnx` (a model.onnx file), copied beside
+        the card, which shows them, and
+        `repo_id` (the Hub repo the card is for) or `folder` (where its snippets load from;
+        default: `save_directory`).
         `model.card.read_run(folder)` collects them from a folder written by train.py.
         """
         save_directory = Path(save_directory)
-        card_kwargs = {"repo_id": save_directory.as_posix(), **(model_card_kwargs or {})}
+        card_kwargs = {"folder": save_directory.as_posix(), **(model_card_kwargs or {})}
         save_directory.mkdir(parents=True, exist_ok=True)
-        for name, path in (card_kwargs.get("figures") or {}).items():
+        files = dict(card_kwargs.get("figures") or {})
+        if card_kwargs.get("onnx"):
+            files["model.onnx"] = card_kwargs["onnx"]
+        for name, path in files.items():
             if not (save_directory / name).exists() or not (save_directory / name).samefile(path):
                 shutil.copyfile(path, save_directory / name)
         return super().save_pretrained(save_directory, model_card_kwargs=card_kwargs, **kwargs)
@@ -173,7 +183,7 @@ class TinyVGG(
         from model.card import build_card
 
         return build_card(
-            self._hub_mixin_config, num_parameters=self.num_parameters, architecture=self.architecture, **card_kwargs
+            self.config, num_parameters=self.num_parameters, architecture=self.architecture, **card_kwargs
         )
 
     def _save_pretrained(self, save_directory: Path) -> None:

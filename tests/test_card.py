@@ -118,7 +118,7 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
 def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     folder = tmp_path / "my-model"
     shutil.copytree(trained, folder)
-    card = TinyVGG.from_pretrained(folder).generate_model_card(**read_run(folder), repo_id=folder.as_posix())
+    card = TinyVGG.from_pretrained(folder).generate_model_card(**read_run(folder), folder=folder.as_posix())
     (snippet,) = re.findall(r"```python\n(.*?)```", card.text, flags=re.S)
 
     result = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ import onnxruntime
 import pytest
 import torch
 
+from model.card import write_card
 from model.export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME, check, export, main
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
@@ -108,7 +112,7 @@ def test_the_cli_refuses_a_folder_without_weights(tmp_path, capsys):
 
     err = capsys.readouterr().err
     assert code == 1
-    assert f"{tmp_path} has no model.safetensors, so there is no model to export" in err
+    assert f"{tmp_path} has no model.safetensors, so there is no model in it" in err
     assert "python train.py" in err
     assert "Traceback" not in err
     assert not (tmp_path / "model.onnx").exists()
@@ -137,3 +141,18 @@ def test_the_cli_refuses_an_opset_older_than_18(capsys):
 
     assert exit_.value.code == 2
     assert "--opset must be between 18 and" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_card_of_an_exported_folder_shows_onnx_runtime_code_that_runs(tmp_path, capsys):
+    folder = Path(shutil.copytree(PRETRAINED, tmp_path / "model", ignore=shutil.ignore_patterns("model.onnx", "*.pt")))
+    before = write_card(folder, TinyVGG.from_pretrained(folder)).read_text()  # the card of a folder without ONNX
+
+    assert main([str(folder)]) == 0
+
+    card = (folder / "README.md").read_text()
+    assert "onnxruntime" not in before and "onnxruntime" in card
+    snippet = next(code for code in re.findall(r"```python\n(.*?)```", card, flags=re.S) if "onnxruntime" in code)
+    result = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in TinyVGG.from_pretrained(folder).class_names

@@ -16,6 +16,7 @@ from huggingface_hub import HfApi, ModelCard
 
 import train
 from model.card import read_run
+from model.export import main as export_main
 from model.hub import push
 from model.hub_errors import HubError
 from model.loading import load_pretrained
@@ -106,6 +107,16 @@ def test_the_mixins_own_push_to_hub_publishes_the_same_card_and_figures(trained,
     assert "## Results" in card and "| lr | `0.1` |" in card and f'from_pretrained("{other}")' in card
     for name in ("confusion_matrix.png", "loss_curves.png", "model.safetensors", "config.json"):
         assert mixins[name] == ours[name], name
+
+
+def test_push_uploads_the_onnx_weights_and_the_card_shows_how_to_run_them_from_the_hub(trained, hub_server, token):
+    assert export_main([str(trained)]) == 0
+
+    push(trained, REPO)
+
+    files = hub_server.repo(REPO).files()
+    assert files["model.onnx"] == (trained / "model.onnx").read_bytes()
+    assert f'ort.InferenceSession(hf_hub_download("{REPO}", "model.onnx"))' in files["README.md"].decode()
 
 
 def test_push_then_pull_into_an_empty_cache_gives_identical_logits(trained, hub_server, token, tmp_path):
