@@ -34,9 +34,8 @@ from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG, roughness  # noqa: E402
 
 BINS = 15
-# Photo-like validation images that must pass the warning threshold. With a candidate model 0.95
-# warned 17% of the real garments in benchmarks/real_photos.py and 0.98 under 10% (the shipped
-# model: 6.2%): chosen on those photos.
+# The share of photo-like validation images that pass the warning threshold: chosen on the real
+# photos of benchmarks/real_photos.py, where it warns 6.2% of real garments with the shipped model.
 KEEP = 0.98
 
 

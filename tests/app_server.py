@@ -21,9 +21,9 @@ def free_port() -> int:
 
 
 def start_app(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 90
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 90, python: str = sys.executable
 ) -> tuple[subprocess.Popen, str]:
-    """Run `app.py` in `cwd` on a free port; return the process and its URL once it answers.
+    """Run `app.py` in `cwd` with `python` on a free port; return the process and its URL once it answers.
 
     Its output goes to a temporary file rather than a pipe nobody reads (a full pipe would
     block the server under load); the file is shown if the app exits before answering.
@@ -31,7 +31,7 @@ def start_app(
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), *args],
+        [python, "app.py", "--port", str(port), *args],
         cwd=cwd,
         env=env if env is not None else os.environ.copy(),
         stdout=log,

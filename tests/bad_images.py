@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -109,6 +109,7 @@ def make_cases(folder: Path) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "bad-images")
-    for name, path in make_cases(out).items():
+    parser = argparse.ArgumentParser(prog="python -m tests.bad_images", description="Write the broken image files.")
+    parser.add_argument("folder", nargs="?", default="bad-images", help="where to write them (default: bad-images)")
+    for name, path in make_cases(Path(parser.parse_args().folder)).items():
         print(f"{path}  ({path.stat().st_size:,} bytes): expect {EXPECTED[name]}")

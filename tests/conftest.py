@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from tests.app_server import free_port  # stdlib only, so it may come before the settings below
+from tests.app_server import free_port, start_app, stop  # stdlib only, so it may come before the settings below
 
 # huggingface_hub reads its environment once, when first imported, so the local test Hub is
 # configured here, before any test module imports it. Subprocesses inherit the same settings.
@@ -104,12 +104,20 @@ def hub_server(_hub_session: HubServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     yield _hub_session
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """`python app.py` with the shipped model, on a free loopback port; its URL."""
+    proc, url = start_app()
+    yield url
+    stop(proc)
+    assert proc.returncode in (0, -15), "the app must still be running when the tests end"
+
+
 # Fixtures that train a model or start a server (a subprocess or a thread): a test that uses one
 # is slow by the marker's own definition in pyproject.toml, and must say so.
 SLOW_FIXTURES = {
     "_hub_session",  # the local Hub server, behind hub_server
-    "server",  # tests/test_app.py: the app in a subprocess
-    "app_url",  # tests/test_browser.py: the same
+    "server",  # the app in a subprocess
     "trained",  # tests/test_card.py: a training run
     "trained_once",  # tests/test_hub.py: the same
     "short_run_and_log",  # tests/test_train.py: the same

@@ -33,14 +33,6 @@ CONFIG = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def server():
-    proc, url = start_app()
-    yield url
-    stop(proc)
-    assert proc.returncode in (0, -15), "the app must still be running when the tests end"
-
-
-@pytest.fixture(scope="module")
 def client(server) -> Client:
     return Client(server, verbose=False)
 

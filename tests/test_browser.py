@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from tests.app_server import start_app, stop
 from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,19 +35,12 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    proc, url = start_app()
-    yield url
-    stop(proc)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("example, expected", [("shop-sneaker.jpg", "Sneaker"), ("1-trouser.png", "Trouser")])
-def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, app_url, tmp_path, example, expected):
+def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, server, tmp_path, example, expected):
     page = browser.new_page()
     try:
-        page.goto(app_url)
+        page.goto(server)
         page.locator("input[type=file]").first.set_input_files(ROOT / "examples" / example)
         page.get_by_role("button", name="Classify", exact=True).click()
 
@@ -73,10 +65,10 @@ def test_uploading_an_example_and_clicking_classify_shows_its_class(browser, app
 
 
 @pytest.mark.slow
-def test_a_tip_on_the_best_photo_sits_beside_the_upload(browser, app_url):
+def test_a_tip_on_the_best_photo_sits_beside_the_upload(browser, server):
     page = browser.new_page()
     try:
-        page.goto(app_url)
+        page.goto(server)
         tip = page.locator("#photo-tip")
         tip.wait_for(timeout=30_000)
         text = tip.inner_text()

@@ -10,19 +10,10 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.app_server import start_app, stop
 from tests.bad_images import EXPECTED, make_cases
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # starts the app
-
-
-@pytest.fixture(scope="module")
-def server():
-    proc, url = start_app()
-    yield url
-    stop(proc)
-    assert proc.returncode in (0, -15), "the app must still be running when the tests end"
 
 
 def data_url(raw: bytes, kind: str = "image/jpeg") -> str:

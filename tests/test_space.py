@@ -149,6 +149,43 @@ def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, 
 
 
 @pytest.mark.slow
+def test_the_bundle_runs_in_a_fresh_environment_from_its_own_requirements(bundle, tmp_path):
+    # As a Space installs it: gradio at sdk_version, then requirements.txt. PyTorch's CPU index cannot
+    # be reached here, so that one line is left out and torch comes from where pip finds it.
+    requirements = tmp_path / "requirements.txt"
+    lines = (bundle / "requirements.txt").read_text().splitlines()
+    requirements.write_text("\n".join(line for line in lines if not line.startswith("--extra-index-url")) + "\n")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", f"gradio=={front_matter(bundle)['sdk_version']}", "-r", requirements],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    probe = subprocess.run(
+        [python, "-c", "import importlib.util as u; print(u.find_spec('torchvision') is None)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.stdout.strip() == "True", "the Space installs no torchvision"
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc, url = start_app(cwd=bundle, env=env, python=python, timeout=180)
+    try:
+        label, *_ = Client(url, verbose=False).predict(
+            handle_file(bundle / "examples" / "shop-trouser.jpg"), api_name="/predict"
+        )
+    finally:
+        stop(proc)
+
+    assert label["label"] == "Trouser"
+
+
+@pytest.mark.slow
 def test_push_creates_a_gradio_space_whose_files_match_the_bundle(bundle, hub_server, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", hub_server.token)
 
