@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import functools
 import json
 import os
@@ -27,7 +28,7 @@ from PIL import Image
 
 from model.explain import grad_cam, overlay
 from model.hub_errors import HubError
-from model.loading import load_folder, load_pretrained
+from model.loading import MODEL_FILES, load_folder, load_pretrained
 from model.preprocess import ImageError, prepare, to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -36,8 +37,8 @@ DEFAULT_MODEL = HERE / "model" / "pretrained"
 # Written by `python -m model.space build --model REPO_ID`: the Space then downloads that repo.
 MODEL_ID_FILE = HERE / "model_id.txt"
 EXAMPLES = HERE / "examples"
-MAX_FILE_SIZE = "10mb"
-MAX_IMAGE_BYTES = 10 * 1024 * 1024  # what gradio's "10mb" means, for images that do not arrive as an upload
+# For uploads (gradio refuses them with 413) and for images that arrive any other way (checked here).
+MAX_IMAGE_BYTES = 10 * 2**20
 CONCURRENCY = 4
 TOP_CLASSES = 3
 # One image is far too small a job to split over threads: on a busy 2-core machine two threads per
@@ -47,8 +48,6 @@ PREVIEW_SIZE = 280
 PHOTO_TIP = (
     "**Best photo:** one item, laid flat or hung, whole in the frame, on a plain background that contrasts with it."
 )
-# Read for the "About this model" panel when the model has them.
-INFO_FILES = ("config.json", "README.md", "metrics.json", "confusion_matrix.png")
 
 
 class PhotoInput(gr.Image):
@@ -69,16 +68,28 @@ class PhotoInput(gr.Image):
             # max_file_size does not cover: the same limit, checked before decoding.
             encoded = payload.url.partition(",")[2]
             _check_size(len(encoded) * 3 // 4)
-            return base64.b64decode(encoded)
-        _check_size(os.path.getsize(payload.path))  # a URL gradio downloaded is not an upload either
+            try:
+                return base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                raise gr.Error(
+                    "The inline image is not a valid base64 data URL (data:image/...;base64,...). "
+                    "Send the file itself, or encode it with base64.",
+                    print_exception=False,
+                ) from None
+        if payload.path is None:
+            raise gr.Error(
+                "No image file arrived: send an image file, or an http(s) or data: URL.", print_exception=False
+            )
+        # A file gradio downloaded from a URL (an MCP call's, say) passed no upload limit either.
+        _check_size(os.path.getsize(payload.path))
         return payload.path
 
 
 def _check_size(size: int) -> None:
     if size > MAX_IMAGE_BYTES:
         raise gr.Error(
-            f"The image is too large ({size / 2**20:.1f} MB); the limit is 10 MB. Send a smaller or more "
-            "compressed photo (a JPEG of a few megapixels is plenty: the model sees 28x28 pixels).",
+            f"The image is too large ({size / 2**20:.1f} MB); the limit is {MAX_IMAGE_BYTES // 2**20} MB. "
+            "Send a smaller or more compressed photo (a few megapixels is plenty: the model sees 28x28 pixels).",
             print_exception=False,
         )
 
@@ -104,13 +115,13 @@ def load_app_model(spec: str) -> AppModel:
     source, _, revision = spec.partition("@")
     if Path(source).is_dir():
         model = load_folder(source)
-        files = {name: Path(source) / name for name in INFO_FILES if (Path(source) / name).is_file()}
+        files = {name: Path(source) / name for name in MODEL_FILES if (Path(source) / name).is_file()}
         revision = None
     elif "/" not in source or Path(source).exists():
         raise HubError(f"{source} is neither a model folder nor a Hub repo id of the form user/name.")
     else:
         model = load_pretrained(source, revision=revision or None)
-        files = {name: path for name in INFO_FILES if (path := _optional_download(source, name, revision or None))}
+        files = {name: path for name in MODEL_FILES if (path := _optional_download(source, name, revision or None))}
         # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
         revision = files["config.json"].parent.name if "config.json" in files else revision or "main"
     metrics = json.loads(files["metrics.json"].read_text()) if "metrics.json" in files else None
@@ -368,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.launch(
         server_name=args.host,
         server_port=args.port,
-        max_file_size=MAX_FILE_SIZE,
+        max_file_size=MAX_IMAGE_BYTES,
         show_error=True,
         # Also a Model Context Protocol server at /gradio_api/mcp/, with the one tool classify_clothing.
         mcp_server=True,

@@ -152,6 +152,10 @@ def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
     )
 
 
+# Made from the weights by later commands, so a new run makes them stale.
+STALE_AFTER_TRAINING = ("model.onnx",)
+
+
 def write_artifacts(
     model: TinyVGG,
     output_dir: Path,
@@ -174,6 +178,11 @@ def write_artifacts(
         # Weights, config.json and the card, which reports the metrics and shows the figures above.
         model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "folder": output_dir.as_posix()})
         move_into(scratch, output_dir)
+    # What an earlier run in this folder left that this one did not write would describe other weights.
+    for stale in STALE_AFTER_TRAINING + (() if probabilities is not None else ("reliability_diagram.png",)):
+        if (output_dir / stale).exists():
+            (output_dir / stale).unlink()
+            print(f"removed {output_dir / stale}, made for the previous weights (python -m model.export re-creates it)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,6 +203,8 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
 
     write_json(folder / "metrics.json", metrics)
     plot_reliability(probabilities, test[1], folder / "reliability_diagram.png")
+    # The ONNX graph holds the old temperature: export it again (python -m model.export) to have one.
+    (folder / "model.onnx").unlink(missing_ok=True)
     # Weights, config.json and the card, which now reports all this.
     calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
     return found

@@ -123,11 +123,15 @@ def read_run(folder: str | Path) -> dict[str, Any]:
     )
 
 
+def render_card(folder: str | Path, model: Any, repo_id: str | None = None) -> ModelCard:
+    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder."""
+    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
+
+
 def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:
-    """(Re)write `folder/README.md` for `model` (a TinyVGG) from the run recorded in `folder`."""
+    """(Re)write `folder/README.md` with `render_card`."""
     path = Path(folder) / "README.md"
-    card = model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
-    write_text(path, str(card))
+    write_text(path, str(render_card(folder, model, repo_id)))
     return path
 
 

@@ -88,7 +88,7 @@ def load_checkpoint(
             f"{path} was written by a different recipe ({described}); "
             "rerun with the original flags, or use another --output-dir"
         )
-    saved_size = checkpoint.get("world_size", 1)
+    saved_size = checkpoint["world_size"]
     if saved_size != world_size:
         # Each process draws its own shard of every batch: another count gives other batches.
         raise CheckpointError(

@@ -32,17 +32,22 @@ class CurveLog:
 
     def __init__(self, output_dir: str | Path, *, resume: bool) -> None:
         self.folder = Path(output_dir) / LOG_DIR
-        if not resume:
-            for old in self.folder.glob("events.out.tfevents.*"):
-                old.unlink()
-        # Event files are named by the second they start in: a suffix keeps a quick resume from overwriting.
-        self.writer = SummaryWriter(logdir=str(self.folder), filename_suffix=f".{time.time_ns()}")
+        self.resume = resume
+        self.writer: SummaryWriter | None = None
 
     def __call__(self, record: dict[str, float]) -> None:
+        if self.writer is None:
+            # Only once an epoch is done: a run refused at its start leaves the old curves alone.
+            if not self.resume:
+                for old in self.folder.glob("events.out.tfevents.*"):
+                    old.unlink()
+            # Event files are named by the second they start in: a suffix keeps a quick resume from overwriting.
+            self.writer = SummaryWriter(logdir=str(self.folder), filename_suffix=f".{time.time_ns()}")
         for key, tag in TAGS.items():
             if key in record:
                 self.writer.add_scalar(tag, record[key], global_step=int(record["epoch"]))
         self.writer.flush()  # the epoch is on disk even if the run is killed next
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()

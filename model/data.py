@@ -186,8 +186,11 @@ def _parse_idx(path: Path, raw: bytes, *, images: bool) -> torch.Tensor:
         )
     if images and shape[1:] != [28, 28]:
         raise DataError(f"{path} holds images of shape {tuple(shape[1:])}, expected 28x28. {HOW_TO_FIX}.")
-    # bytearray: frombuffer shares the memory, and a tensor must not alias immutable bytes.
-    tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).view(shape)
+    if not math.prod(shape):
+        tensor = torch.empty(shape, dtype=torch.uint8)  # frombuffer refuses an empty buffer
+    else:
+        # bytearray: frombuffer shares the memory, and a tensor must not alias immutable bytes.
+        tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=header).view(shape)
     return tensor if images else tensor.long()
 
 

@@ -310,7 +310,7 @@ def fit(
             record |= {
                 "test_loss": loss,
                 "test_accuracy": accuracy,
-                # The rate the last step of the epoch used.
+                # The learning rate as the epoch ends: the schedule's value after the epoch's last step.
                 "lr": scheduler.get_last_lr()[0] if scheduler is not None else config.lr,
                 "epoch_seconds": state.seconds,
                 "elapsed_seconds": result.train_seconds,

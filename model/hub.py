@@ -14,7 +14,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from model.card import read_run
+from model.card import render_card
 from model.hub_errors import HubError, describe_error
 from model.loading import load_folder, load_pretrained
 
@@ -40,8 +40,14 @@ def push(
     """
     folder = Path(folder)
     model = load_folder(folder)
-    files = sorted({p for pattern in PUSHED_PATTERNS for p in folder.glob(pattern) if p.name != "README.md"})
-    card = str(model.generate_model_card(**read_run(folder), repo_id=repo_id)).encode()
+    files = sorted(
+        p
+        for pattern in PUSHED_PATTERNS
+        for p in folder.glob(pattern)
+        # Hidden files are the half-written temporaries of a killed command.
+        if p.name != "README.md" and not p.name.startswith(".")
+    )
+    card = str(render_card(folder, model, repo_id=repo_id)).encode()
     operations = [
         CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files
     ]

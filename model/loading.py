@@ -6,10 +6,14 @@ import json
 import re
 from pathlib import Path
 
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from safetensors import SafetensorError
 
 from model.hub_errors import HubError, describe_error
 from model.tinyvgg import CONFIG_FILE, WEIGHTS_FILE, ConfigError, TinyVGG
+
+# What describes a model beside its weights: read by the app's "About this model" panel, shipped in Spaces.
+MODEL_FILES = (CONFIG_FILE, "README.md", "metrics.json", "confusion_matrix.png")
 
 
 def load_folder(folder: str | Path) -> TinyVGG:
@@ -40,6 +44,8 @@ def load_folder(folder: str | Path) -> TinyVGG:
         return TinyVGG.from_pretrained(folder)
     except ConfigError as err:
         raise HubError(str(err)) from None
+    except (ValueError, TypeError) as err:  # values TinyVGG refuses, such as hidden_units: 0
+        raise HubError(f"{folder / CONFIG_FILE} holds values that build no TinyVGG: {err}. Restore it.") from None
     except SafetensorError as err:
         raise HubError(
             f"{folder / WEIGHTS_FILE} is not a readable safetensors file ({err}); it may be truncated."
@@ -60,6 +66,10 @@ def load_pretrained(repo_id_or_folder: str, revision: str | None = None, **kwarg
         return TinyVGG.from_pretrained(repo_id_or_folder, revision=revision, **kwargs)
     except ConfigError as err:
         raise HubError(str(err)) from None
+    except (HFValidationError, HfHubHTTPError) as err:  # some of them are ValueErrors too
+        raise HubError(describe_error(err, repo_id_or_folder, revision, action="pull")) from err
+    except (ValueError, TypeError) as err:
+        raise HubError(f"{repo_id_or_folder}: {CONFIG_FILE} holds values that build no TinyVGG: {err}") from None
     except RuntimeError as err:
         raise HubError(f"{repo_id_or_folder}: {CONFIG_FILE} does not match {WEIGHTS_FILE}: {_mismatch(err)}") from err
     except Exception as err:

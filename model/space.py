@@ -4,7 +4,8 @@
     python -m model.space push OUT_DIR SPACE_ID [--private]
 
 Without --model the bundle carries the shipped weights; with it, the Space downloads that
-model repo when it starts. The token rules and error messages are those of model.hub.
+model repo (preloaded when the Space is built). The token rules and error messages are those of
+`python -m model.hub` (model.hub_errors).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
 from model.hub_errors import HubError, describe_error
-from model.loading import load_folder
+from model.loading import MODEL_FILES, load_folder
+from model.tinyvgg import WEIGHTS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(__file__).resolve().parent
@@ -48,14 +50,18 @@ REQUIREMENTS = (
 )
 # Spaces run on CPU: PyTorch's CPU wheels (about 200 MB) instead of the default CUDA build (several GB).
 TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
-SHIPPED_FILES = ("model.safetensors", "config.json", "README.md", "metrics.json", "confusion_matrix.png")
+SHIPPED_FILES = (WEIGHTS_FILE, *MODEL_FILES)
 DATASET = "zalando-datasets/fashion_mnist"
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 
 
-def space_card(model_id: str | None, title: str) -> SpaceCard:
-    """The bundle's README.md: the Spaces configuration (front matter) and a short description."""
-    repo_id, _, revision = (model_id or "").partition("@")
+def space_card(model_id: str | None, title: str, commit: str | None = None) -> SpaceCard:
+    """The bundle's README.md: the Spaces configuration (front matter) and a short description.
+
+    `commit` is the commit that `model_id`'s revision names, for `preload_from_hub`, which takes
+    a commit, not a branch or tag.
+    """
+    repo_id = (model_id or "").partition("@")[0]
     data = SpaceCardData(
         title=title,
         sdk="gradio",
@@ -73,8 +79,8 @@ def space_card(model_id: str | None, title: str) -> SpaceCard:
         pinned=False,
     )
     if model_id:
-        # Downloaded when the Space is built, not at every start: "REPO FILES [REVISION]".
-        data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(SHIPPED_FILES), revision]))]
+        # Downloaded when the Space is built, not at every start: "REPO FILES [COMMIT]".
+        data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(SHIPPED_FILES), commit]))]
     source = f"the Hub model [{repo_id}](https://huggingface.co/{repo_id})" if model_id else "its own weights"
     template = (
         "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA Gradio app that classifies photos of clothing with a "
@@ -85,7 +91,7 @@ def space_card(model_id: str | None, title: str) -> SpaceCard:
 
 
 def requirements() -> str:
-    """Pinned as the project pins them (pyproject.toml), from the versions installed here."""
+    """The packages the app imports, pinned to the versions installed here (which pyproject.toml allows)."""
     # A local build tag such as +cu130 names the wheel's origin, not the release.
     lines = [f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS]
     return (
@@ -101,11 +107,19 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
     """Write the Space folder: README.md, app.py, model/, examples/, requirements.txt (and weights or model_id.txt).
 
     Raises:
-        HubError: The output folder is not empty, or the shipped model is missing or broken.
+        HubError: The output folder is not empty, the shipped model is missing or broken, or the
+            revision of `model_id` cannot be found on the Hub.
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
+    repo_id, _, revision = (model_id or "").partition("@")
+    commit = None
+    if revision:
+        try:
+            commit = HfApi().model_info(repo_id, revision=revision).sha
+        except Exception as err:
+            raise HubError(describe_error(err, repo_id, revision, action="look up")) from err
     pretrained = PACKAGE / "pretrained"
     if model_id is None:
         load_folder(pretrained)
@@ -121,7 +135,7 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
     shutil.copy2(ROOT / "app.py", out / "app.py")
     shutil.copytree(ROOT / "examples", out / "examples")
     (out / "requirements.txt").write_text(requirements())
-    (out / "README.md").write_text(str(space_card(model_id, title)), encoding="utf-8")
+    (out / "README.md").write_text(str(space_card(model_id, title, commit)), encoding="utf-8")
     return out
 
 

@@ -27,14 +27,9 @@ CONFIG_FILE = CONFIG_NAME  # config.json
 ROUGHNESS_PENALTY = 100.0
 
 
-class TinyVGG(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="pytorch",
-    license="mit",
-    pipeline_tag="image-classification",
-    tags=["image-classification", "fashion-mnist", "tinyvgg"],
-):
+# The card's metadata (library, license, tags) is set in model/card.py, which generate_model_card
+# renders; the mixin's class keywords for them would only feed the generic card it replaces.
+class TinyVGG(nn.Module, PyTorchModelHubMixin):
     """Two blocks of conv3x3-ReLU-conv3x3-ReLU-maxpool2, then one linear layer.
 
     `TinyVGG()` is exactly the model of the original notebook (10 channels, 7,740

@@ -232,6 +232,13 @@ def test_an_inline_data_url_over_the_limit_sent_to_predict_is_refused_and_the_se
     assert label["label"] == "Trouser"
 
 
+def test_an_inline_data_url_that_is_not_base64_gets_a_clear_error():
+    broken = ImageData(url="data:image/svg+xml,%3Csvg%3E%3C/svg%3E")
+
+    with pytest.raises(gr.Error, match="not a valid base64 data URL"):
+        app.PhotoInput(type="filepath", image_mode=None).preprocess(broken)
+
+
 def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
     value = app.PhotoInput(type="filepath", image_mode=None).preprocess(inline(REAL_EXAMPLES[1].read_bytes()))
 

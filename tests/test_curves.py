@@ -43,6 +43,16 @@ def test_each_epoch_is_drawn_under_its_tag_at_its_step(tmp_path):
     assert TAGS["val_loss"] not in scalars, "a run without held-out images draws no validation curve"
 
 
+def test_a_run_that_ends_before_its_first_epoch_leaves_the_old_curves_alone(tmp_path):
+    old = CurveLog(tmp_path, resume=False)
+    old(record(1, 0.9))
+    old.close()
+
+    CurveLog(tmp_path, resume=False).close()  # e.g. refused at its start: another recipe's checkpoint
+
+    assert read_scalars(tmp_path / LOG_DIR)[TAGS["train_loss"]] == pytest.approx({1: 0.9})
+
+
 def test_a_fresh_run_replaces_the_old_curves_and_a_resumed_one_adds_to_them(tmp_path):
     first = CurveLog(tmp_path, resume=False)
     first(record(1, 0.9))

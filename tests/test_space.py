@@ -16,6 +16,7 @@ import pytest
 import yaml
 from gradio_client import Client, handle_file
 
+from model.hub import push as push_model
 from model.hub_errors import HubError
 from model.space import build, embed_snippets, push, space_host
 from tests.app_server import start_app, stop
@@ -68,15 +69,27 @@ def test_the_front_matter_has_every_key_spaces_need(bundle):
     assert {"image-classification", "fashion-mnist", "mcp-server"} <= set(config["tags"])
 
 
-def test_a_bundle_for_a_hub_model_names_it_and_ships_no_weights(tmp_path):
+@pytest.mark.slow
+def test_a_bundle_for_a_hub_model_names_it_preloads_its_commit_and_ships_no_weights(tmp_path, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    push_model(ROOT / "model" / "pretrained", "alice/tinyvgg", revision="v1")
+    commit = hub_server.repo("alice/tinyvgg").history("v1")[0].oid
+
     out = build(tmp_path / "bundle", model_id="alice/tinyvgg@v1")
 
     assert front_matter(out)["models"] == ["alice/tinyvgg"]
     (preload,) = front_matter(out)["preload_from_hub"]
-    repo, files, revision = preload.split()
-    assert (repo, revision) == ("alice/tinyvgg", "v1") and {"model.safetensors", "config.json"} <= set(files.split(","))
+    repo, files, sha = preload.split()
+    assert (repo, sha) == ("alice/tinyvgg", commit) and {"model.safetensors", "config.json"} <= set(files.split(","))
     assert (out / "model_id.txt").read_text().strip() == "alice/tinyvgg@v1"
     assert not (out / "model" / "pretrained").exists()
+
+
+@pytest.mark.slow
+def test_a_bundle_for_a_revision_the_hub_does_not_have_is_refused(tmp_path, hub_server):
+    with pytest.raises(HubError, match="Repository alice/nothing not found"):
+        build(tmp_path / "bundle", model_id="alice/nothing@v1")
+    assert not (tmp_path / "bundle").exists()
 
 
 def test_requirements_name_every_package_the_bundle_imports(bundle):

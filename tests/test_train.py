@@ -312,3 +312,15 @@ def test_the_readme_quick_look_command_runs_as_written(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert ARTIFACTS <= {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.slow
+def test_a_new_run_removes_the_onnx_export_of_the_weights_it_replaces(tmp_path, fashion_mnist):
+    (tmp_path / "model.onnx").write_bytes(b"an export of an earlier run's weights")
+    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "200", "--no-progress"]
+
+    with contextlib.redirect_stdout(io.StringIO()) as log:
+        assert train.main([*args, "--output-dir", str(tmp_path)]) == 0
+
+    assert not (tmp_path / "model.onnx").exists()
+    assert f"removed {tmp_path / 'model.onnx'}" in log.getvalue()
