@@ -193,10 +193,7 @@ def classify_clothing(image: str, model: TinyVGG | None = None) -> str:
     Returns:
         JSON {"top_classes": [{"label": ..., "probability": ...}] (3, best first), "warning": "" or a warning}
     """
-    try:
-        answer = classify(_image(image), model or default_model().model)
-    except ImageError as err:
-        raise gr.Error(str(err), print_exception=False) from None
+    answer = _answer(image, model or default_model().model)
     best = sorted(answer.label.items(), key=lambda item: item[1], reverse=True)[:TOP_CLASSES]
     top = [{"label": name, "probability": round(p, 4)} for name, p in best]
     return json.dumps({"top_classes": top, "warning": answer.warning})
@@ -239,14 +236,19 @@ def _image(value):
     return value
 
 
+def _answer(value, model: TinyVGG) -> Answer:
+    """`classify` for a server event or tool call: a missing or unusable image is a gr.Error with the reason."""
+    try:
+        return classify(_image(value), model)
+    except ImageError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+
+
 def build_demo(loaded: AppModel) -> gr.Blocks:
     model = loaded.model
 
     def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
-        try:
-            answer = classify(_image(value), model)
-        except ImageError as err:
-            raise gr.Error(str(err), print_exception=False) from None
+        answer = _answer(value, model)
         return answer.label, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
 
     def classify_clothing_tool(image: str) -> str:

@@ -242,8 +242,10 @@ def fit(
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     precision = precision_dtype(config.precision_used or config.precision, device)
     torch.manual_seed(config.seed)
-    parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, recipe=config.recipe())
-    parts["world_size"] = group.world_size
+    # What a checkpoint saves and restores, and what it must match.
+    parts = dict(
+        model=model, optimizer=optimizer, scheduler=scheduler, recipe=config.recipe(), world_size=group.world_size
+    )
 
     result = FitResult()
     state = EpochState(epoch=1)

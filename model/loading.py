@@ -40,18 +40,7 @@ def load_folder(folder: str | Path) -> TinyVGG:
         raise HubError(f"{folder / CONFIG_FILE} is not valid JSON ({err}). Restore it from the training run.") from None
     if not isinstance(config, dict):
         raise HubError(f"{folder / CONFIG_FILE} is not a JSON object. Restore it from the training run.")
-    try:
-        return TinyVGG.from_pretrained(folder)
-    except ConfigError as err:
-        raise HubError(str(err)) from None
-    except (ValueError, TypeError) as err:  # values TinyVGG refuses, such as hidden_units: 0
-        raise HubError(f"{folder / CONFIG_FILE} holds values that build no TinyVGG: {err}. Restore it.") from None
-    except SafetensorError as err:
-        raise HubError(
-            f"{folder / WEIGHTS_FILE} is not a readable safetensors file ({err}); it may be truncated."
-        ) from None
-    except RuntimeError as err:
-        raise HubError(f"{folder / CONFIG_FILE} does not match {folder / WEIGHTS_FILE}: {_mismatch(err)}") from None
+    return _from_pretrained(folder, config=folder / CONFIG_FILE, weights=folder / WEIGHTS_FILE)
 
 
 def load_pretrained(repo_id_or_folder: str, revision: str | None = None, **kwargs) -> TinyVGG:
@@ -62,18 +51,28 @@ def load_pretrained(repo_id_or_folder: str, revision: str | None = None, **kwarg
     """
     if Path(repo_id_or_folder).is_dir():
         return load_folder(repo_id_or_folder)
+    config = f"{repo_id_or_folder}: {CONFIG_FILE}"
+    return _from_pretrained(repo_id_or_folder, config=config, weights=WEIGHTS_FILE, revision=revision, **kwargs)
+
+
+def _from_pretrained(
+    source: str | Path, *, config: str | Path, weights: str | Path, revision: str | None = None, **kwargs
+) -> TinyVGG:
+    """`TinyVGG.from_pretrained(source)`; every failure a HubError naming `config` or `weights` as users know them."""
     try:
-        return TinyVGG.from_pretrained(repo_id_or_folder, revision=revision, **kwargs)
+        return TinyVGG.from_pretrained(source, revision=revision, **kwargs)
     except ConfigError as err:
         raise HubError(str(err)) from None
     except (HFValidationError, HfHubHTTPError) as err:  # some of them are ValueErrors too
-        raise HubError(describe_error(err, repo_id_or_folder, revision, action="pull")) from err
-    except (ValueError, TypeError) as err:
-        raise HubError(f"{repo_id_or_folder}: {CONFIG_FILE} holds values that build no TinyVGG: {err}") from None
+        raise HubError(describe_error(err, str(source), revision, action="pull")) from err
+    except (ValueError, TypeError) as err:  # values TinyVGG refuses, such as hidden_units: 0
+        raise HubError(f"{config} holds values that build no TinyVGG: {err}. Restore it.") from None
+    except SafetensorError as err:
+        raise HubError(f"{weights} is not a readable safetensors file ({err}); it may be truncated.") from None
     except RuntimeError as err:
-        raise HubError(f"{repo_id_or_folder}: {CONFIG_FILE} does not match {WEIGHTS_FILE}: {_mismatch(err)}") from err
+        raise HubError(f"{config} does not match {weights}: {_mismatch(err)}") from None
     except Exception as err:
-        raise HubError(describe_error(err, repo_id_or_folder, revision, action="pull")) from err
+        raise HubError(describe_error(err, str(source), revision, action="pull")) from err
 
 
 def _mismatch(err: RuntimeError) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
+from model.card import DATASET
 from model.hub_errors import HubError, describe_error
 from model.loading import MODEL_FILES, load_folder
 from model.tinyvgg import WEIGHTS_FILE
@@ -51,7 +52,6 @@ REQUIREMENTS = (
 # Spaces run on CPU: PyTorch's CPU wheels (about 200 MB) instead of the default CUDA build (several GB).
 TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 SHIPPED_FILES = (WEIGHTS_FILE, *MODEL_FILES)
-DATASET = "zalando-datasets/fashion_mnist"
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 
 
