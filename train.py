@@ -152,8 +152,8 @@ def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
     )
 
 
-# Made from the weights by later commands, so a new run makes them stale.
-STALE_AFTER_TRAINING = ("model.onnx",)
+# Made from the weights by a later command (named), so a new run makes them stale.
+STALE_AFTER_TRAINING = {"model.onnx": "python -m model.export re-creates it"}
 
 
 def write_artifacts(
@@ -179,10 +179,13 @@ def write_artifacts(
         model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "folder": output_dir.as_posix()})
         move_into(scratch, output_dir)
     # What an earlier run in this folder left that this one did not write would describe other weights.
-    for stale in STALE_AFTER_TRAINING + (() if probabilities is not None else ("reliability_diagram.png",)):
-        if (output_dir / stale).exists():
-            (output_dir / stale).unlink()
-            print(f"removed {output_dir / stale}, made for the previous weights (python -m model.export re-creates it)")
+    stale = dict(STALE_AFTER_TRAINING)
+    if probabilities is None:
+        stale["reliability_diagram.png"] = "this run held out no images to draw it from"
+    for name, why in stale.items():
+        if (output_dir / name).exists():
+            (output_dir / name).unlink()
+            print(f"removed {output_dir / name}, made for the previous weights ({why})")
 
 
 def main(argv: list[str] | None = None) -> int:
