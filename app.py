@@ -29,7 +29,7 @@ from PIL import Image
 from model.explain import grad_cam, overlay
 from model.hub_errors import HubError
 from model.loading import MODEL_FILES, load_folder, load_pretrained
-from model.preprocess import ImageError, prepare, to_inputs
+from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, prepare_image, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
@@ -149,6 +149,7 @@ class Answer:
     warning: str  # the "not clothing" warning, or ""
     pixels: torch.Tensor  # uint8 (28, 28): what the model saw
     milliseconds: float  # decoding, preprocessing, model and warning
+    way: str  # how the image reached the model (model.preprocess.WAYS), which sets its calibration
 
 
 def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
@@ -160,13 +161,19 @@ def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
         ImageError: The image cannot be used; the message says why.
     """
     started = time.perf_counter()
-    pixels = prepare(image)
-    x = to_inputs(pixels[None])
+    prepared = prepare_image(image)
+    x = to_inputs(prepared.pixels[None])
     with torch.inference_mode():
         logits = model(x)  # once, for the label and the warning
+        score = float(model.ood_score(x, logits)[0])
+        if prepared.way == FRAME and model.frame_threshold is not None and score < model.frame_threshold:
+            # The whole photo, taken because nothing stood out in it, does not look like a garment either.
+            raise ImageError(NO_GARMENT)
+        if prepared.way in PHOTO_WAYS:
+            logits = model.photo_logits(logits)  # phone photos are right less often: a confidence to match
         label = {name: float(p) for name, p in zip(model.class_names, logits[0].softmax(0))}
-        warning = ood_warning(x, logits, model)
-    return Answer(label, warning, pixels, 1000 * (time.perf_counter() - started))
+    warning = ood_warning(score, model)
+    return Answer(label, warning, prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way)
 
 
 def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = None) -> dict[str, float]:
@@ -199,13 +206,9 @@ def classify_clothing(image: str, model: TinyVGG | None = None) -> str:
     return json.dumps({"top_classes": top, "warning": answer.warning})
 
 
-def ood_warning(x: torch.Tensor, logits: torch.Tensor, model: TinyVGG) -> str:
-    """A warning when the image `x` (with `model`'s `logits` for it) is unlike the training images, else ""."""
-    if model.ood_threshold is None:
-        return ""
-    with torch.inference_mode():
-        score = float(model.ood_score(x, logits)[0])
-    if score >= model.ood_threshold:
+def ood_warning(score: float, model: TinyVGG) -> str:
+    """A warning when an image with this `model.ood_score` is unlike the training images, else ""."""
+    if model.ood_threshold is None or score >= model.ood_threshold:
         return ""
     return "Warning: this does not look like a clothing item, so the label above is probably meaningless."
 
@@ -340,8 +343,33 @@ def _model_facts(loaded: AppModel) -> str:
         f"- **Parameters:** {loaded.model.num_parameters:,}",
         f"- **Test accuracy:** {accuracy} (Fashion-MNIST test set, 28x28 images)",
         f"- **Classes:** {', '.join(loaded.model.class_names)}",
+        _confidence_facts(loaded),
     ]
     return "\n".join(lines)
+
+
+def _confidence_facts(loaded: AppModel) -> str:
+    """What the percentage shown means, with the figures the model's files record."""
+    metrics = loaded.metrics or {}
+    text = (
+        "- **What the percentage means:** it is a calibrated probability: of the answers shown with 70%, "
+        "about 70% are right."
+    )
+    if "calibration" in metrics:
+        text += f" On Fashion-MNIST images the calibration error is {metrics['calibration']['ece_after']:.1%}."
+    photos = metrics.get("photo_calibration")
+    if loaded.model.photo_temperature is not None and photos:
+        text += (
+            " Phone photos are right less often than Fashion-MNIST images, so their confidence has a calibration "
+            f"of its own, chosen on {photos['answered']:,} real photos (calibration error {photos['ece_after']:.1%})."
+        )
+    real = metrics.get("real_photos")
+    if real and "top3_mean" in real:
+        text += (
+            f" On real photos the top class is right {real['mean_accuracy']:.0%} of the time and the right class "
+            f"is among the three shown {real['top3_mean']:.0%} of the time (mean over the labels)."
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

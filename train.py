@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --augment photo, the share of each batch made photo-like {_preset_default('photo_share')}",
     )
     p.add_argument(
+        "--top-view-share",
+        type=float,
+        help="with --augment photo, the share of photo-like shoes replaced by a made-up top view, alone or as a "
+        f"pair {_preset_default('top_view_share')}",
+    )
+    p.add_argument(
+        "--style-share",
+        type=float,
+        help="with --augment photo, the share of photo-like images passed through a random convolution "
+        f"(RandConv: new shading and texture, same shape) {_preset_default('style_share')}",
+    )
+    p.add_argument(
         "--precision",
         choices=PRECISIONS,
         help="bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "
@@ -153,7 +165,10 @@ def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
 
 
 # Made from the weights by a later command (named), so a new run makes them stale.
-STALE_AFTER_TRAINING = {"model.onnx": "python -m model.export re-creates it"}
+STALE_AFTER_TRAINING = {
+    "model.onnx": "python -m model.export re-creates it",
+    "reliability_photos.png": "python -m model.calibrate FOLDER --photos DIR re-creates it",
+}
 
 
 def write_artifacts(
@@ -268,7 +283,9 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     probabilities = None
     if val is not None:
         # Calibrated confidence and the "not clothing" detector, fitted on training images only.
-        model, calibration, probabilities = calibrate(model, train, val, test)
+        model, calibration, probabilities = calibrate(
+            model, train, val, test, top_view_share=config.top_view_share, style_share=config.style_share
+        )
     scored = evaluate(model, *test)
     metrics = {
         "test_accuracy": scored.accuracy,

@@ -1,18 +1,28 @@
 """How the app does on people's own phone photos of clothes, through the app's own code.
 
     python benchmarks/real_photos.py [DIR] [--model model/pretrained] [--figure images/real_photos.png]
+                                     [--upscale 4000]
 
 DIR holds one folder of photos per label and a `labels.json` that maps each label to the
 Fashion-MNIST classes that count as right (default: ../shared/real-photos, 341 CC0 photos from
-the clothing dataset by Alexey Grigorev and contributors). Each photo goes through the app's
-`app.classify` (preprocessing, model and warning), exactly as an upload does. Accuracy is reported per label and
-as the mean over the labels that map to Fashion-MNIST classes, so that the mix of labels does
-not matter. Labels with no Fashion-MNIST class (hat, shorts, skirt) are only described.
+the clothing dataset by Alexey Grigorev and contributors; ../shared/real-photos-large holds 3,068
+more). Each photo goes through the app's `app.classify` (preprocessing, model, calibration and
+warning), exactly as an upload does; a refused photo counts as wrong. Accuracy, and how often the
+right class is among the three the app shows, are reported per label and as the mean over the
+labels that map to Fashion-MNIST classes, so that the mix of labels does not matter. The
+calibration error (ECE over 15 bins of the top class's probability) and the mean confidence are
+over the garments the app answers. Labels with no Fashion-MNIST class (hat, shorts, skirt) are
+only described, with how often the app is 80% sure or more of them anyway.
+
+--upscale SIDE also runs UPSCALE_PER_LABEL photos of each mapped label upscaled to SIDE pixels on
+the long side (JPEG quality 92, as a 12-megapixel phone photo arrives) and prints the share whose
+answer stays the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shlex
 import sys
@@ -32,7 +42,9 @@ from PIL import Image, ImageOps  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # app.py sits at the top of the repository, beside this folder
 
-from app import PREDICTION_THREADS, classify  # noqa: E402
+from app import PREDICTION_THREADS, TOP_CLASSES, Answer, classify  # noqa: E402
+from model.calibrate import BINS, confidence_error  # noqa: E402
+from model.photoset import PhotoSet, read_photo_set  # noqa: E402
 from model.preprocess import ImageError  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
@@ -40,57 +52,97 @@ from model.tinyvgg import TinyVGG  # noqa: E402
 DEFAULT_DIR = ROOT.parent / "shared" / "real-photos"
 SOURCE_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
 LICENSE = "CC0 1.0"
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+# An answer this sure about a garment that is none of the ten classes (a hat) is overconfident.
+SURE = 0.8
+UPSCALE_PER_LABEL = 40
+NOISE_DRAWS = 200
+UPSCALE_QUALITY = 92
 
 
-def load_labels(folder: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """(label -> classes that count as right, labels with no Fashion-MNIST class) from labels.json."""
-    spec = json.loads((folder / "labels.json").read_text())
-    return spec["classes"], spec.get("not_fashion_mnist_classes", [])
+def answer_photo(source: Path | bytes, model: TinyVGG) -> tuple[Answer | None, str]:
+    """The app's answer for one photo, or None and the message of a refusal."""
+    try:
+        return classify(source, model), ""
+    except ImageError as err:
+        return None, str(err)
 
 
-def classify_folder(folder: Path, model: TinyVGG) -> list[dict]:
-    """One record per photo: its label, the app's top class, warning, 28x28 input and time."""
-    mapped, unmapped = load_labels(folder)
+def classify_folder(photos: PhotoSet, model: TinyVGG) -> list[dict]:
+    """One record per photo: its label, the app's top classes, confidence, warning, 28x28 input and time."""
     records = []
-    for label in sorted([*mapped, *unmapped]):
-        for path in sorted(p for p in (folder / label).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES):
-            started = time.perf_counter()
-            try:
-                answer = classify(path, model)
-                predicted = max(answer.label, key=answer.label.get)
-                warning, error, seen = answer.warning, "", answer.pixels.numpy() / 255
-            except ImageError as err:  # counted as wrong, and its time too: a refusal is an answer
-                predicted, warning, error, seen = "(error)", "", str(err), None
-            seconds = time.perf_counter() - started
-            records.append(
-                {
-                    "label": label,
-                    "path": path,
-                    "predicted": predicted,
-                    "right": predicted in mapped.get(label, []),
-                    "warned": bool(warning),
-                    "error": error,
-                    "seen": seen,
-                    "seconds": seconds,
-                }
-            )
+    for label, path in photos.photos:
+        started = time.perf_counter()
+        answer, error = answer_photo(path, model)
+        seconds = time.perf_counter() - started  # a refusal is an answer: its time counts too
+        right = photos.right.get(label, [])
+        ranked = sorted(answer.label, key=answer.label.get, reverse=True) if answer else ["(error)"]
+        records.append(
+            {
+                "label": label,
+                "path": path,
+                "predicted": ranked[0],
+                "confidence": answer.label[ranked[0]] if answer else None,
+                "right": ranked[0] in right,
+                "in_top": any(name in right for name in ranked[:TOP_CLASSES]),
+                "way": answer.way if answer else "refused",
+                "warned": bool(answer and answer.warning),
+                "error": error,
+                "seen": answer.pixels.numpy() / 255 if answer else None,
+                "seconds": seconds,
+            }
+        )
     return records
 
 
+def noise_floor(confidence: torch.Tensor, draws: int = NOISE_DRAWS) -> float:
+    """The mean ECE that a perfectly calibrated model would show with these confidences on this many
+    photos: each answer drawn right with its own probability. Few photos per bin make ECE large by chance."""
+    generator = torch.Generator().manual_seed(0)
+    return float(
+        np.mean(
+            [
+                confidence_error(confidence, torch.rand(len(confidence), generator=generator) < confidence)
+                for _ in range(draws)
+            ]
+        )
+    )
+
+
 def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
-    """Accuracy per mapped label and their mean, the warning rate on real garments, the confusion."""
-    per_label = {
-        label: float(np.mean([r["right"] for r in records if r["label"] == label]))
-        for label in mapped
-        if any(r["label"] == label for r in records)
-    }
+    """Per mapped label and their mean: accuracy and the right class among the three shown; the
+    calibration of the answered garments, refusals, warnings, the confusion."""
+
+    def per_label(key: str) -> dict[str, float]:
+        return {
+            label: float(np.mean([r[key] for r in records if r["label"] == label]))
+            for label in mapped
+            if any(r["label"] == label for r in records)
+        }
+
+    accuracy, in_top = per_label("right"), per_label("in_top")
     garments = [r for r in records if r["label"] in mapped]
+    answered = [r for r in garments if not r["error"]]
+    others = [r for r in records if r["label"] not in mapped and not r["error"]]
+    confidence = torch.tensor([r["confidence"] for r in answered])
+    correct = torch.tensor([r["right"] for r in answered])
+    single = torch.tensor([len(mapped[r["label"]]) == 1 for r in answered])
     return {
         "photos": len(records),
         "mapped_photos": len(garments),
-        "per_label": per_label,
-        "mean_accuracy": float(np.mean(list(per_label.values()))),
+        "per_label": accuracy,
+        "mean_accuracy": float(np.mean(list(accuracy.values()))),
+        "top3_per_label": in_top,
+        "top3_mean": float(np.mean(list(in_top.values()))),
+        "ece": confidence_error(confidence, correct) if answered else None,
+        "ece_bins": BINS,
+        # Labels with one right class: there the top class's probability can be checked class by class.
+        "ece_single_class": confidence_error(confidence[single], correct[single]) if single.any() else None,
+        "ece_noise_floor": noise_floor(confidence) if answered else None,
+        "mean_confidence": float(confidence.mean()) if answered else None,
+        "answered_accuracy": float(np.mean([r["right"] for r in answered])) if answered else None,
+        "refused": float(np.mean([bool(r["error"]) for r in garments])),
+        "others_sure": float(np.mean([r["confidence"] >= SURE for r in others])) if others else None,
+        "ways": dict(Counter(r["way"] for r in records)),
         "warned": float(np.mean([r["warned"] for r in garments])),
         "errors": sum(bool(r["error"]) for r in records),
         "confusion": {
@@ -148,6 +200,34 @@ def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, 
     save_figure(fig, path)
 
 
+def upscaled_agreement(photos: PhotoSet, model: TinyVGG, side: int) -> dict:
+    """The share of photos whose answer (top class, or refusal) stays the same when upscaled to `side` pixels."""
+    same, right_small, right_large, count = 0, 0, 0, 0
+    for label in photos.right:
+        for path in [path for name, path in photos.photos if name == label][:UPSCALE_PER_LABEL]:
+            with Image.open(path) as image:
+                image = ImageOps.exif_transpose(image).convert("RGB")
+            scale = side / max(image.size)
+            large = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            large.save(buffer, "JPEG", quality=UPSCALE_QUALITY)
+            answers = []
+            for source in (path, buffer.getvalue()):
+                answer, _ = answer_photo(source, model)
+                answers.append(max(answer.label, key=answer.label.get) if answer else "(error)")
+            same += answers[0] == answers[1]
+            right_small += answers[0] in photos.right[label]
+            right_large += answers[1] in photos.right[label]
+            count += 1
+    return {
+        "side": side,
+        "photos": count,
+        "same": same / count,
+        "accuracy": right_small / count,
+        "accuracy_upscaled": right_large / count,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -158,33 +238,68 @@ def main(argv: list[str] | None = None) -> int:
         "--figure", type=Path, default=ROOT / "images" / "real_photos.png", help="sample grid (default: %(default)s)"
     )
     parser.add_argument(
+        "--upscale",
+        type=int,
+        metavar="SIDE",
+        help=f"also run the first {UPSCALE_PER_LABEL} photos of each mapped label upscaled to SIDE pixels "
+        "(e.g. 4000) and print the share whose answer stays the same",
+    )
+    parser.add_argument(
         "--record",
         type=Path,
         metavar="FOLDER",
         help="also store the figures in FOLDER/metrics.json (a trained model folder) and rewrite its card",
     )
     args = parser.parse_args(argv)
-    if not (args.folder / "labels.json").is_file():
-        parser.error(f"{args.folder} has no labels.json: give a folder of real photos (see the README)")
+    try:
+        photos = read_photo_set(args.folder)
+    except FileNotFoundError as err:
+        parser.error(str(err))
 
-    mapped, unmapped = load_labels(args.folder)
+    mapped = photos.right
     model = TinyVGG.from_pretrained(args.model)
     torch.set_num_threads(PREDICTION_THREADS)  # as `python app.py` does
     classify(ROOT / "examples" / "shop-sneaker.jpg", model)  # warm-up: imports and first-call allocations
-    records = classify_folder(args.folder, model)
+    records = classify_folder(photos, model)
     found = summarize(records, mapped)
 
     print(f"photos: {found['photos']} ({found['mapped_photos']} of garments that map to Fashion-MNIST classes)")
     print(f"mean of the per-label accuracies: {found['mean_accuracy']:.1%}")
+    print(f"right class among the {TOP_CLASSES} shown, mean of the per-label shares: {found['top3_mean']:.1%}")
     for label, accuracy in sorted(found["per_label"].items(), key=lambda item: item[1]):
-        print(f"  {label:<11} {accuracy:6.1%}  right: {', '.join(mapped[label])}")
+        print(
+            f"  {label:<11} {accuracy:6.1%}  among {TOP_CLASSES} shown {found['top3_per_label'][label]:6.1%}"
+            f"  right: {', '.join(mapped[label])}"
+        )
+    if found["mean_confidence"] is not None:
+        print(
+            f"calibration of the answered garments: ECE {found['ece']:.1%} ({BINS} bins), "
+            f"mean confidence {found['mean_confidence']:.1%} vs accuracy {found['answered_accuracy']:.1%}"
+        )
+        if found["ece_single_class"] is not None:
+            print(f"  ECE on the labels with one right class: {found['ece_single_class']:.1%}")
+        print(
+            f"  ECE a perfectly calibrated model would show on this many photos (mean): {found['ece_noise_floor']:.1%}"
+        )
+    print(f'real garments refused ("no garment stands out" and other errors): {found["refused"]:.1%}')
     print(f"real garments given the not-clothing warning: {found['warned']:.1%}")
+    if found["others_sure"] is not None:
+        print(f"clothes of none of the ten classes answered {SURE:.0%} sure or more: {found['others_sure']:.1%}")
+    print("how photos reached the model: " + ", ".join(f"{way} {n}" for way, n in sorted(found["ways"].items())))
     print(f"photos refused with an error: {found['errors']}")
     print("what the app answers (label -> predicted class: photos):")
     for label, answers in found["confusion"].items():
         note = "" if label in mapped else "  (not a Fashion-MNIST class)"
         print(f"  {label:<11} " + ", ".join(f"{name}: {count}" for name, count in answers.items()) + note)
     print(f"milliseconds per photo (decode, preprocess, model, warning), median: {found['ms_per_photo_median']:.1f}")
+    if args.upscale:
+        found["upscaled"] = upscaled_agreement(photos, model, args.upscale)
+        up = found["upscaled"]
+        print(
+            f"upscaled to {up['side']} px (JPEG quality {UPSCALE_QUALITY}), {up['photos']} photos: "
+            f"{up['same']:.1%} keep their answer (accuracy {up['accuracy']:.1%} as they are, "
+            f"{up['accuracy_upscaled']:.1%} upscaled)"
+        )
     plot_samples(records, mapped, args.figure)
     print(f"wrote {args.figure}")
     if args.record:

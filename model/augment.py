@@ -3,9 +3,11 @@
 `model.preprocess` turns a photo into a light garment on black, but what it leaves differs from
 the dataset's clean product shots: the garment is not exactly centred or sized, lies a little
 askew, is lit unevenly, carries prints, stripes and creases, is blurred by the resizing, and
-may keep a sliver of the bed or floor at its edges; shoes lie in any direction. `photo_like`
-draws all of that at random for a batch, on the device, from one generator (so a resumed run
-draws the same), and `flip_and_shift` is the plain augmentation of the earlier recipe.
+may keep a sliver of the bed or floor at its edges; shoes lie in any direction and are often
+photographed from above, as a pair. `photo_like` draws all of that at random for a batch, on the
+device, from one generator (so a resumed run draws the same): among it made-up top views of shoes
+(`top_view`) and random convolutions that change the garment's style but not its shape
+(`random_convolution`, RandConv). `flip_and_shift` is the plain augmentation of the earlier recipe.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import math
 import torch
 import torch.nn.functional as F
 
+from model.preprocess import GARMENT_FLOOR
+
 # Fashion-MNIST labels of the footwear classes (Sandal, Sneaker, Ankle boot): photographed from
 # above on a floor, a shoe points any way, so these are rotated freely.
 FOOTWEAR = (5, 7, 9)
 # Pixels each shoe of a made-up pair moves from the centre.
 PAIR_OFFSET = 6
+# RandConv's filter sizes: 1x1 only rescales the shading; 7x7 blurs and embosses it.
+KERNEL_SIZES = (1, 3, 5, 7)
 
 
 def flip_and_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
@@ -34,8 +40,14 @@ def flip_and_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int =
     return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
 
 
-def photo_like(x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it."""
+def photo_like(
+    x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, *, top_view_share: float, style_share: float
+) -> torch.Tensor:
+    """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it.
+
+    `top_view_share` of the footwear becomes a made-up top view (`top_view`), and `style_share`
+    of the batch ends with a random convolution (`random_convolution`).
+    """
     n = len(x)
 
     def uniform(low: float, high: float) -> torch.Tensor:
@@ -51,6 +63,8 @@ def photo_like(x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     upright = x.rot90(1, (2, 3))
     pair = torch.maximum(upright.roll(-PAIR_OFFSET, 3), upright.flip(-1).roll(PAIR_OFFSET, 3))
     x = torch.where((footwear & chance(0.25))[:, None, None, None], pair, x)
+    # Shoes seen from above, alone or as a pair: what a phone photo of shoes on the floor shows.
+    x = torch.where((footwear & chance(top_view_share))[:, None, None, None], top_view(x, generator), x)
 
     # Geometry: scale, position and a small tilt; footwear turns any way half of the time.
     angle = uniform(-12, 12) * math.pi / 180
@@ -100,16 +114,93 @@ def photo_like(x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
     edges = torch.stack([edge.expand(n, 28, 28) for edge in edges], 1)
     mask = edges[torch.arange(n, device=x.device), side].float()
     band = mask[:, None] * uniform(0.1, 0.4)[:, None, None, None] * chance(0.25)[:, None, None, None]
-    return torch.maximum(x, band).clamp(0, 1)
+    x = torch.maximum(x, band).clamp(0, 1)
+    styled = random_convolution(x, generator)
+    return torch.where(chance(style_share)[:, None, None, None], styled, x)
+
+
+def top_view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Made-up top views of the shoes in `x`: what a phone photo of shoes on the floor shows.
+
+    Fashion-MNIST shows one shoe from the side; from above a shoe is a sole-shaped oval, wider at
+    the toe, with the opening for the foot at the heel. Each is shaded with its shoe's own mean
+    brightness and a few blotches; half of them are a pair side by side, toes up (turned later
+    by `photo_like`'s geometry).
+    """
+    n = len(x)
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return (low + (high - low) * torch.rand(n, generator=generator)).to(x.device)[:, None, None]
+
+    yy, xx = torch.meshgrid(torch.arange(28.0, device=x.device), torch.arange(28.0, device=x.device), indexing="ij")
+    pair = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None]
+    length = uniform(9.5, 13.0)  # half the sole's length, in pixels
+    width = length * uniform(0.3, 0.42)  # half its width in the middle
+    gap = uniform(-0.5, 1.5)  # between the two shoes of a pair; below 0 they touch
+    centre = torch.where(pair, 14.0 - width - gap / 2, torch.full_like(width, 14.0))
+    along = (yy - 14.0) / length  # -1 at the toe (top), 1 at the heel
+    half_width = width * (1.05 - 0.25 * along) * (1 - along.clamp(-1, 1) ** 6).clamp(min=0).sqrt()
+    # Across, from each shoe's centre line: the second shoe of a pair mirrors the first.
+    across = [(xx - centre).abs(), torch.where(pair, (xx - (28.0 - centre)).abs(), torch.full_like(xx, 99.0))]
+    sole = torch.zeros_like(xx.expand(n, 28, 28))
+    opening = torch.zeros_like(sole, dtype=torch.bool)
+    for distance in across:
+        sole = torch.maximum(sole, ((distance <= half_width) & (along.abs() <= 1)).float())
+        opening |= (distance / (0.6 * width)) ** 2 + ((along - 0.35) / 0.45) ** 2 <= 1
+    garment = (x > 0.04).float()
+    brightness = (x * garment).flatten(1).sum(1) / garment.flatten(1).sum(1).clamp(min=1)
+    shade = brightness[:, None, None] * uniform(0.85, 1.15)
+    # The opening shows the insole or the floor: mostly darker than the shoe, sometimes lighter.
+    inside = torch.where(opening, uniform(0.4, 1.1), torch.ones_like(shade))
+    blotches = F.interpolate(torch.rand(n, 1, 5, 5, generator=generator).to(x.device), size=28, mode="bilinear")[:, 0]
+    return (sole * shade * inside * (0.85 + 0.3 * blotches)).clamp(0, 1)[:, None]
+
+
+def random_convolution(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """RandConv (arXiv 2007.13003): each image through its own random k x k filter, blended with itself.
+
+    The filtered garment is stretched to [0, 1] (a filter with a negative centre inverts the
+    shading, as a light garment against a dark one does after preprocessing), given the
+    preprocessing's floor of brightness, and blended with the original by a random weight. The
+    background stays black and the silhouette unchanged: only the garment's style changes.
+    """
+    out = x.clone()
+    sizes = torch.randint(0, len(KERNEL_SIZES), (len(x),), generator=generator)
+    for i, k in enumerate(KERNEL_SIZES):
+        chosen = (sizes == i).nonzero().flatten()
+        if len(chosen) == 0:
+            continue
+        images = x[chosen]
+        weight = torch.randn(len(chosen), 1, k, k, generator=generator) / k
+        # One group per image, so that each image gets its own filter.
+        filtered = F.conv2d(images.reshape(1, -1, 28, 28), weight.to(x), padding=k // 2, groups=len(chosen))
+        filtered = filtered.reshape(images.shape)
+        garment = images > 0.04
+        low = filtered.masked_fill(~garment, float("inf")).flatten(1).min(1).values.clamp(max=1e9)
+        high = filtered.masked_fill(~garment, float("-inf")).flatten(1).max(1).values.clamp(min=-1e9)
+        stretched = ((filtered - low[:, None, None, None]) / (high - low).clamp(min=1e-3)[:, None, None, None]).clamp(
+            0, 1
+        )
+        alpha = torch.rand(len(chosen), 1, 1, 1, generator=generator).to(x)
+        out[chosen] = alpha * images + (1 - alpha) * garment * (GARMENT_FLOOR + (1 - GARMENT_FLOOR) * stretched)
+    return out
 
 
 def augmented(
-    x: torch.Tensor, labels: torch.Tensor, kind: str, generator: torch.Generator, photo_share: float = 0.5
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    kind: str,
+    generator: torch.Generator,
+    *,
+    photo_share: float,
+    top_view_share: float,
+    style_share: float,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
 
-    "photo" makes `photo_share` of the batch (at random) photo-like and flips and shifts the
-    rest, so the model keeps seeing clean Fashion-MNIST images too.
+    "photo" makes `photo_share` of the batch (at random) photo-like (`photo_like`, with the
+    other two shares) and flips and shifts the rest, so the model keeps seeing clean
+    Fashion-MNIST images too.
     """
     if kind == "none":
         return x
@@ -118,7 +209,7 @@ def augmented(
     if kind != "photo":
         raise ValueError(f"unknown augmentation {kind!r}; choose none, flip-shift or photo")
     chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
-    photo = photo_like(x[chosen], labels[chosen], generator)
+    photo = photo_like(x[chosen], labels[chosen], generator, top_view_share=top_view_share, style_share=style_share)
     out = flip_and_shift(x, generator)
     out[chosen] = photo
     return out

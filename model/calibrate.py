@@ -1,12 +1,17 @@
 """After training: calibrated confidence (temperature scaling) and an out-of-distribution warning.
 
     python -m model.calibrate FOLDER     # calibrate a trained folder in place (train.py does it itself)
+    python -m model.calibrate FOLDER --photos ../shared/real-photos-large ../shared/real-photos  # then the photos
 
 Everything is fitted on training images only: the temperature on the held-out validation images;
 for the "not clothing" score (the energy, log-sum-exp of the logits, less a penalty for roughness),
 the roughness bound on the training images as they are and made photo-like by model.augment, and
 the threshold on the validation images made photo-like. The test set, the out-of-distribution sets
 (scikit-learn's digits, crops of its sample photos, uniform noise) and real photos are only measured.
+
+The photo calibration (`--photos`) is the one step that uses real photos: two scalars, never the
+weights. Phone photos are right far less often than Fashion-MNIST images, so their confidence
+gets its own temperature, and a photo taken whole (nothing stood out) its own threshold.
 """
 
 from __future__ import annotations
@@ -29,11 +34,16 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from model.augment import photo_like  # noqa: E402
 from model.card import read_run  # noqa: E402
-from model.preprocess import to_inputs  # noqa: E402
+from model.photoset import PhotoSet, read_photo_set  # noqa: E402
+from model.preprocess import FRAME, PHOTO_WAYS, ImageError, prepare_image, to_inputs  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG, roughness  # noqa: E402
 
 BINS = 15
+# The share of real garments that reach the whole-frame way (nothing stood out) that are answered
+# rather than refused: chosen on real-photos-large, where the rest is about 1% of all garments.
+FRAME_KEEP = 0.75
+PHOTO_RELIABILITY = "reliability_photos.png"
 # The share of photo-like validation images that pass the warning threshold: chosen on the real
 # photos of benchmarks/real_photos.py, where it warns 6.2% of real garments with the shipped model.
 KEEP = 0.98
@@ -53,7 +63,12 @@ def in_chunks(
 def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
     """ECE with equal-width confidence bins, as a fraction."""
     confidence, predicted = probabilities.max(1)
-    correct = (predicted == labels).float()
+    return confidence_error(confidence, predicted == labels, bins)
+
+
+def confidence_error(confidence: torch.Tensor, correct: torch.Tensor, bins: int = BINS) -> float:
+    """ECE of answers given with `confidence` (the top class's probability), `correct` or not."""
+    correct = correct.float()
     edges = torch.linspace(0, 1, bins + 1)
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:]):
@@ -79,12 +94,13 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(log_t.detach().exp())
 
 
-def photo_like_images(images: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
-    """uint8 images made photo-like (model.augment.photo_like), as `--augment photo` makes a share of them."""
+def photo_like_images(images: torch.Tensor, labels: torch.Tensor, seed: int, **shares: float) -> torch.Tensor:
+    """uint8 images made photo-like (model.augment.photo_like, given `top_view_share` and `style_share`),
+    as `--augment photo` makes a share of them."""
     generator = torch.Generator().manual_seed(seed)
     return torch.cat(
         [
-            (photo_like(to_inputs(chunk), chunk_labels, generator) * 255).round().to(torch.uint8)[:, 0]
+            (photo_like(to_inputs(chunk), chunk_labels, generator, **shares) * 255).round().to(torch.uint8)[:, 0]
             for chunk, chunk_labels in zip(images.split(500), labels.split(500))
         ]
     )
@@ -118,14 +134,22 @@ def calibrate(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    top_view_share: float,
+    style_share: float,
 ) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
     """Fit the temperature and the out-of-distribution detector; return the calibrated model and metrics.
+
+    Photo-like images are made as the run's `--augment photo` made them (`top_view_share`, `style_share`).
 
     The returned model is a new TinyVGG with the same weights, whose config gains the
     temperature and the warning's roughness bound and threshold. The third value holds the test probabilities
     before and after, for the reliability diagram.
     """
-    base = model.cpu().recalibrated(temperature=1.0, max_roughness=None, ood_threshold=None)
+    # The photo calibration depends on the temperature and the score: it is fitted anew afterwards.
+    base = model.cpu().recalibrated(
+        temperature=1.0, max_roughness=None, ood_threshold=None, photo_temperature=None, frame_threshold=None
+    )
 
     temperature = fit_temperature(in_chunks(base, val[0]), val[1])
     test_logits = in_chunks(base, test[0])
@@ -133,12 +157,13 @@ def calibrate(
 
     with torch.inference_mode():
         # The roughest training image, as it is or made photo-like, bounds what a garment can be.
-        photo_train = photo_like_images(*train, seed=0)
+        shares = {"top_view_share": top_view_share, "style_share": style_share}
+        photo_train = photo_like_images(*train, seed=0, **shares)
         max_roughness = float(torch.cat([in_chunks(roughness, images) for images in (train[0], photo_train)]).max())
         scorer = base.recalibrated(temperature=temperature, max_roughness=max_roughness)
         # Real photos reach the model looking like the validation images made photo-like, so
         # the threshold is set on those: KEEP of them pass.
-        photo_val_scores = in_chunks(scorer.ood_score, photo_like_images(*val, seed=1))
+        photo_val_scores = in_chunks(scorer.ood_score, photo_like_images(*val, seed=1, **shares))
         val_scores = in_chunks(scorer.ood_score, val[0])
         threshold = float(torch.quantile(photo_val_scores, 1 - KEEP))
         calibrated = base.recalibrated(temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
@@ -171,17 +196,98 @@ def calibrate(
     return calibrated, metrics, {"before": before, "after": after}
 
 
+def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
+    """Fit `photo_temperature` and `frame_threshold` on labelled sets of real photos.
+
+    These are the two scalars chosen on real photos (never the weights): the temperature that
+    makes the confidence shown for segmented and whole-frame photos match how often they are
+    right, and the score below which a whole-frame photo is refused as "no garment stands out",
+    set so that FRAME_KEEP of the real garments that reach that way are answered. The
+    temperature is fitted, as on Fashion-MNIST, on the photos whose label names one class: a
+    label with several right classes (shoes: Sneaker, Sandal or Ankle boot) does not say which
+    one the photo shows. Returns the recalibrated model, the figures, and the photos'
+    probabilities and correctness for the reliability diagram.
+    """
+    model = model.recalibrated(photo_temperature=None, frame_threshold=None)
+    logits, right, ways, scores = [], [], [], []
+    labelled = [
+        (path, photos.right[label]) for photos in photo_sets for label, path in photos.photos if label in photos.right
+    ]
+    for path, right_classes in labelled:
+        try:
+            prepared = prepare_image(path)
+        except ImageError:
+            continue
+        x = to_inputs(prepared.pixels[None])
+        with torch.inference_mode():
+            found = model(x)
+            scores.append(float(model.ood_score(x, found)[0]))
+        logits.append(found[0])
+        right.append([name in right_classes for name in model.class_names])
+        ways.append(prepared.way)
+    logits, right = torch.stack(logits), torch.tensor(right)
+    scores, on_photo_way = torch.tensor(scores), torch.tensor([way in PHOTO_WAYS for way in ways])
+    frame = torch.tensor([way == FRAME for way in ways])
+    # Undo the Fashion-MNIST temperature: the photo temperature divides the raw logits.
+    fitted_on = on_photo_way & (right.sum(1) == 1)
+    raw = logits[fitted_on] * model.temperature
+    photo_temperature = fit_temperature(raw, right[fitted_on].float().argmax(1))
+    frame_threshold = float(torch.quantile(scores[frame], 1 - FRAME_KEEP)) if frame.any() else None
+    calibrated = model.recalibrated(photo_temperature=photo_temperature, frame_threshold=frame_threshold)
+    # What the app shows: the photos it answers (not those taken whole and refused), each calibrated for its way.
+    answered = ~frame | (scores >= frame_threshold) if frame_threshold is not None else torch.ones_like(frame)
+    logits, right, on_photo_way = logits[answered], right[answered], on_photo_way[answered]
+    shown = torch.where(on_photo_way[:, None], calibrated.photo_logits(logits), logits).softmax(1)
+    correct = right[torch.arange(len(right)), shown.argmax(1)]
+    before = logits.softmax(1)
+    correct_before = right[torch.arange(len(right)), before.argmax(1)]
+    single = right.sum(1) == 1
+    metrics = {
+        "photo_temperature": photo_temperature,
+        "frame_threshold": frame_threshold,
+        "frame_keep": FRAME_KEEP,
+        "photos": [photos.folder.name for photos in photo_sets],
+        "fitted_on": len(raw),
+        "answered": len(shown),
+        "answered_single_class": int(single.sum()),
+        "ways": {way: ways.count(way) for way in sorted(set(ways))},
+        # Over every answered photo, and over those whose label names one class (where the top
+        # class's probability can be checked against the one right class).
+        "ece_before": confidence_error(before.max(1).values, correct_before),
+        "ece_after": confidence_error(shown.max(1).values, correct),
+        "ece_single_class_before": confidence_error(before.max(1).values[single], correct_before[single]),
+        "ece_single_class_after": confidence_error(shown.max(1).values[single], correct[single]),
+    }
+    return calibrated, metrics, {"before": before, "after": shown, "right": right}
+
+
 def plot_reliability(probabilities: dict[str, torch.Tensor], labels: torch.Tensor, path: str | Path) -> None:
-    """Accuracy against confidence per bin, before and after temperature scaling."""
+    """Accuracy against confidence per bin on the test set, before and after temperature scaling."""
+    curves = {}
+    for name in ("before", "after"):
+        confidence, predicted = probabilities[name].max(1)
+        curves[f"{name} temperature scaling"] = (confidence, predicted == labels)
+    _plot_curves(curves, "Reliability on the Fashion-MNIST test set", path)
+
+
+def plot_photo_reliability(probabilities: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Accuracy against confidence per bin on real photos (`calibrate_photos`'s third value), before and after."""
+    right = probabilities["right"]
+    curves = {}
+    for name, label in (("before", "Fashion-MNIST temperature"), ("after", "photo temperature")):
+        confidence, predicted = probabilities[name].max(1)
+        curves[label] = (confidence, right[torch.arange(len(right)), predicted])
+    _plot_curves(curves, f"Reliability on {len(right):,} real photos", path)
+
+
+def _plot_curves(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], title: str, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    for name, style in (("before", "o-"), ("after", "s-")):
-        confidence, predicted = probabilities[name].max(1)
+    for (name, (confidence, correct)), style in zip(curves.items(), ("o-", "s-")):
         # Accuracy and mean confidence of the top class in each of BINS equal-width bins (empty ones left out).
-        ys, xs = calibration_curve((predicted == labels).numpy(), confidence.numpy(), n_bins=BINS)
-        ece = expected_calibration_error(probabilities[name], labels)
-        ax.plot(xs, ys, style, label=f"{name} temperature scaling (ECE {ece:.2%})")
-    ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability on the test set", xlim=(0, 1), ylim=(0, 1))
+        ys, xs = calibration_curve(correct.numpy(), confidence.numpy(), n_bins=BINS)
+        ax.plot(xs, ys, style, label=f"{name} (ECE {confidence_error(confidence, correct):.2%})")
+    ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     save_figure(fig, path)
@@ -197,15 +303,40 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
         raise ValueError(f"{folder} was trained without held-out images (--val-size 0): nothing to calibrate on")
     data = load_fashion_mnist(data_dir)
     train, val, test = split(data, args["limit_train"], args["limit_test"], args["val_size"], args["seed"])
-    calibrated, found, probabilities = calibrate(TinyVGG.from_pretrained(folder), train, val, test)
+    # Runs from before these options existed made no top views and no random convolutions.
+    shares = {name: args.get(name) or 0.0 for name in ("top_view_share", "style_share")}
+    calibrated, found, probabilities = calibrate(TinyVGG.from_pretrained(folder), train, val, test, **shares)
     metrics = json.loads((folder / "metrics.json").read_text()) | found
     from model.files import write_json
 
+    # The photo calibration was cleared with the temperature it builds on: fit it again (--photos).
+    metrics.pop("photo_calibration", None)
     write_json(folder / "metrics.json", metrics)
     plot_reliability(probabilities, test[1], folder / "reliability_diagram.png")
+    (folder / PHOTO_RELIABILITY).unlink(missing_ok=True)
     # The ONNX graph holds the old temperature: export it again (python -m model.export) to have one.
     (folder / "model.onnx").unlink(missing_ok=True)
     # Weights, config.json and the card, which now reports all this.
+    calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
+    return found
+
+
+def calibrate_photos_folder(folder: str | Path, photos: list[str | Path]) -> dict:
+    """Fit the photo calibration of a trained folder in place on folders of labelled real photos (`calibrate_photos`).
+
+    Writes config.json, metrics.json ("photo_calibration"), reliability_photos.png and the card.
+    """
+    folder = Path(folder)
+    photo_sets = [read_photo_set(path) for path in photos]
+    calibrated, found, probabilities = calibrate_photos(TinyVGG.from_pretrained(folder), photo_sets)
+    from model.files import write_json
+
+    write_json(
+        folder / "metrics.json", json.loads((folder / "metrics.json").read_text()) | {"photo_calibration": found}
+    )
+    plot_photo_reliability(probabilities, folder / PHOTO_RELIABILITY)
+    # model.onnx carries the config (and so the photo temperature) in its metadata: export it again.
+    (folder / "model.onnx").unlink(missing_ok=True)
     calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
     return found
 
@@ -214,8 +345,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("folder", help="a folder written by train.py with a --val-size > 0")
     parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.data)")
+    parser.add_argument(
+        "--photos",
+        metavar="DIR",
+        nargs="+",
+        help="fit only the photo calibration (photo_temperature, frame_threshold) on these folders of labelled "
+        "real photos, e.g. ../shared/real-photos-large ../shared/real-photos (default: fit the Fashion-MNIST "
+        "calibration, which clears the photo calibration)",
+    )
     args = parser.parse_args(argv)
-    found = calibrate_folder(args.folder, args.data_dir)
+    if args.photos:
+        try:
+            found = calibrate_photos_folder(args.folder, args.photos)
+        except FileNotFoundError as err:
+            parser.error(str(err))
+    else:
+        found = calibrate_folder(args.folder, args.data_dir)
     print(json.dumps(found, indent=2))
     return 0
 

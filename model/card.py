@@ -16,7 +16,7 @@ TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "pytorch_model_hub_m
 # The training options the card lists: the preset and every field that shapes the result.
 HYPERPARAMETERS = ("preset", *RECIPE_FIELDS)
 # The figures train.py draws beside the weights, which the card shows when they travel with it.
-FIGURES = ("confusion_matrix.png", "loss_curves.png", "reliability_diagram.png")
+FIGURES = ("confusion_matrix.png", "loss_curves.png", "reliability_diagram.png", "reliability_photos.png")
 DATASET = "zalando-datasets/fashion_mnist"
 PAPER = "https://arxiv.org/abs/1708.07747"
 
@@ -89,6 +89,7 @@ def build_card(
             test_loss=metrics["test_loss"],
             per_class=metrics["per_class"],
             calibration=metrics.get("calibration"),
+            photo_calibration=metrics.get("photo_calibration"),
             ood=metrics.get("ood"),
             real_photos=metrics.get("real_photos"),
             command=metrics["command"],

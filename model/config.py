@@ -24,6 +24,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         normalize=False,
         augment="none",
         photo_share=0.0,
+        top_view_share=0.0,
+        style_share=0.0,
         precision="fp32",
         val_size=0,
     ),
@@ -42,6 +44,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         normalize=True,
         augment="none",
         photo_share=0.0,
+        top_view_share=0.0,
+        style_share=0.0,
         precision="auto",
         val_size=0,
     ),
@@ -60,6 +64,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         normalize=True,
         augment="photo",
         photo_share=0.3,
+        # Chosen on real photos (benchmarks/real_photos.py): shoes from above, and tops' prints and shading.
+        top_view_share=0.4,
+        style_share=0.5,
         precision="auto",
         val_size=5000,
     ),
@@ -101,6 +108,8 @@ class TrainConfig:
     normalize: bool | None = None
     augment: str | None = None
     photo_share: float | None = None
+    top_view_share: float | None = None
+    style_share: float | None = None
     precision: str | None = None
     # What `precision` resolved to on this machine (device.resolve_precision); train.py fills it.
     precision_used: str | None = None
@@ -145,8 +154,10 @@ class TrainConfig:
                 problems.append(f"--{name.replace('_', '-')} must not be negative, got {value}")
         if self.optimizer not in (None, "sgd", "adamw"):
             problems.append(f"--optimizer must be sgd or adamw, got {self.optimizer!r}")
-        if self.photo_share is not None and not 0 <= self.photo_share <= 1:
-            problems.append(f"--photo-share must be in [0, 1], got {self.photo_share}")
+        for name in ("photo_share", "top_view_share", "style_share"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                problems.append(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
         if self.augment not in (None, *AUGMENTATIONS):
             problems.append(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.precision not in (None, *PRECISIONS):

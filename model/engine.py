@@ -78,7 +78,9 @@ def train_one_epoch(
     seed: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     augment: str = "none",
-    photo_share: float = 0.5,
+    photo_share: float = 0.0,
+    top_view_share: float = 0.0,
+    style_share: float = 0.0,
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -120,7 +122,9 @@ def train_one_epoch(
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        x = augmented(x, y, augment, generator, photo_share=photo_share)
+        x = augmented(
+            x, y, augment, generator, photo_share=photo_share, top_view_share=top_view_share, style_share=style_share
+        )
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits, y)
@@ -288,6 +292,8 @@ def fit(
                 scheduler=scheduler,
                 augment=config.augment,
                 photo_share=config.photo_share,
+                top_view_share=config.top_view_share,
+                style_share=config.style_share,
                 memory_format=memory_format,
                 autocast_dtype=precision,
                 should_stop=stop,

@@ -1,14 +1,16 @@
 """Any image a person uploads -> what TinyVGG saw in training: a light garment on black, 28x28, in [0, 1].
 
-The app, the benchmark and evaluation all go through `preprocess`, so the model never
+The app, the benchmark and evaluation all go through `prepare_image`, so the model never
 sees two different pipelines. Training reads the dataset's own 28x28 images and shares
-`to_inputs`, the last step.
+`to_inputs`, the last step. Each image takes one of four ways (`Prepared.way`), and the
+model's confidence is calibrated for each way (see model.calibrate).
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -24,8 +26,9 @@ MIN_SIDE = 8
 # touch the frame along their longer side, so the margin stays small).
 MARGIN = 0.04
 # Decode large JPEGs at a reduced scale (PIL's draft mode): far faster, and still many
-# times the 28 pixels we keep.
-DRAFT_SIDE = 112
+# times the 28 pixels we keep. At 400 pixels or more, a phone photo and its 4000-pixel copy
+# reach GrabCut as nearly the same image (at 112, 12% of them changed their answer).
+DRAFT_SIDE = 400
 # A background is plain (subtracted as it is) when its border pixels vary by at most this
 # many gray levels (median absolute deviation); phone photos of clothes on a bed or a floor
 # measure 7 to 50.
@@ -37,14 +40,38 @@ SMALL_SIDE = 64
 WORK_SIDE = 96
 GRABCUT_INSET = 0.04
 GRABCUT_ITERATIONS = 3
+# GrabCut sees the work image blurred by this Gaussian sigma (pixels): JPEG noise and resampling
+# then no longer tip its cut, so a photo keeps its answer at any size, and fewer garments are lost.
+SMOOTHING = 1.0
 # A garment smaller than this share of the photo is taken as "nothing found".
 MIN_GARMENT_SHARE = 0.02
 # The lightest part of a garment keeps this share of full brightness.
 GARMENT_FLOOR = 0.3
 
 
+# The ways an image can take, each calibrated on its own: small (a Fashion-MNIST image, a
+# thumbnail) and plain (a shop photo, a scan) are subtracted from their background; segmented
+# photos are cut out by GrabCut; a photo where nothing stands out is taken whole, frame and all.
+SMALL, PLAIN, SEGMENTED, FRAME = "small", "plain", "segmented", "frame"
+WAYS = (SMALL, PLAIN, SEGMENTED, FRAME)
+# The ways of phone photos, whose confidence is calibrated on real photos (`photo_temperature`).
+PHOTO_WAYS = (SEGMENTED, FRAME)
+NO_GARMENT = (
+    "No garment stands out from the background in this photo. Photograph one item, laid flat or hung, "
+    "whole in the frame with some background around it, on a plain background that contrasts with it."
+)
+
+
 class ImageError(ValueError):
     """The image cannot be used; the message says what was wrong and what to send instead."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image as the model receives it, and the way it got there."""
+
+    pixels: torch.Tensor  # uint8 (28, 28), a light garment on black
+    way: str  # one of WAYS
 
 
 def to_inputs(images: torch.Tensor) -> torch.Tensor:
@@ -119,26 +146,33 @@ def rgb_pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def fashion_mnist_style(rgb: np.ndarray) -> np.ndarray:
-    """RGB pixels -> uint8 (28, 28): the garment, light on black, cropped, square, 28x28.
+def fashion_mnist_style(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+    """RGB pixels -> uint8 (28, 28), the garment light on black, cropped, square; and the way taken.
 
-    A plain background (a shop photo, a scan) or a small image (a Fashion-MNIST one) is simply subtracted.
-    On anything else (a bed, a floor, a hanger on a door) GrabCut separates the garment
-    from its background first, and only the largest item is kept, its own shading inverted.
+    A small image (a Fashion-MNIST one) or a plain background (a shop photo, a scan) is simply
+    subtracted. On anything else (a bed, a floor, a hanger on a door) GrabCut separates the
+    garment from its background first, and only the largest item is kept, its own shading
+    inverted. Where nothing stands out (a garment that fills the photo, or no garment at all)
+    the whole frame is taken: the model then judges whether it shows a garment (app.classify).
 
     Raises:
-        ImageError: The image is one flat colour, or no garment stands out from the background.
+        ImageError: The image is one flat colour.
     """
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    if max(gray.shape) <= SMALL_SIDE or _border_spread(gray) <= PLAIN_BORDER:
-        return _square_28(*_subtract_plain_background(gray))
+    if max(gray.shape) <= SMALL_SIDE:
+        return _square_28(*_subtract_plain_background(gray)), SMALL
+    if _border_spread(gray) <= PLAIN_BORDER:
+        return _square_28(*_subtract_plain_background(gray)), PLAIN
     small = _shrink(rgb, WORK_SIDE)
-    mask = garment_mask(small)
+    mask = garment_mask(cv2.GaussianBlur(small, (0, 0), SMOOTHING))
+    way = SEGMENTED
+    if mask is None:
+        mask, way = np.ones(small.shape[:2], np.uint8), FRAME
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return _square_28(_light_on_black(gray, mask), mask)
+    return _square_28(_light_on_black(gray, mask), mask, stretch_wide=True), way
 
 
-def garment_mask(rgb: np.ndarray) -> np.ndarray:
+def garment_mask(rgb: np.ndarray) -> np.ndarray | None:
     """uint8 mask (1: garment) of the one item in the middle of a photo with a busy background.
 
     GrabCut starts from a rectangle just inside the frame (people centre what they
@@ -146,8 +180,7 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray:
     several separate items (two shoes apart) one remains. Two shoes that touch stay one
     region: the model learns such pairs from made-up ones (model.augment).
 
-    Raises:
-        ImageError: Nothing stands out from the background.
+    Returns None where nothing stands out from the background.
     """
     height, width = rgb.shape[:2]
     inset_y, inset_x = max(1, round(GRABCUT_INSET * height)), max(1, round(GRABCUT_INSET * width))
@@ -161,10 +194,7 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray:
     if mask.sum() < MIN_GARMENT_SHARE * height * width:
         # GrabCut finds nothing when no region differs from what lies along the frame: a bare
         # rug or bed, or a garment that fills the photo and runs off every edge.
-        raise ImageError(
-            "No garment stands out from the background in this photo. Photograph one item, laid flat or hung, "
-            "whole in the frame with some background around it, on a plain background that contrasts with it."
-        )
+        return None
     return mask
 
 
@@ -235,13 +265,19 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-def _square_28(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Crop `values` to the mask's box with a small margin, pad to a black square, shrink to 28x28."""
+def _square_28(values: np.ndarray, mask: np.ndarray, stretch_wide: bool = False) -> np.ndarray:
+    """Crop `values` to the mask's box with a small margin, pad to a black square, shrink to 28x28.
+
+    With `stretch_wide`, a crop wider than it is tall is first stretched to a square: a top laid
+    flat spreads its sleeves and is wider than any Fashion-MNIST top, which fills its square.
+    """
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     side = max(bottom - top, right - left)
     margin = int(round(MARGIN * side))
     crop = values[max(top - margin, 0) : bottom + margin, max(left - margin, 0) : right + margin]
+    if stretch_wide and crop.shape[1] > crop.shape[0]:
+        crop = cv2.resize(crop.astype(np.float32), (crop.shape[1], crop.shape[1]), interpolation=cv2.INTER_LINEAR)
     # Pad to a square with black, the garment centred, then shrink to 28x28.
     height, width = crop.shape
     side = max(height, width)
@@ -252,9 +288,15 @@ def _square_28(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8)
 
 
+def prepare_image(source: str | Path | bytes | Image.Image) -> Prepared:
+    """Any image file, bytes or PIL image -> the uint8 (28, 28) light garment on black, and its way."""
+    pixels, way = fashion_mnist_style(rgb_pixels(open_image(source)))
+    return Prepared(torch.from_numpy(pixels.copy()), way)
+
+
 def prepare(source: str | Path | bytes | Image.Image) -> torch.Tensor:
     """Any image file, bytes or PIL image -> uint8 tensor (28, 28), light garment on black."""
-    return torch.from_numpy(fashion_mnist_style(rgb_pixels(open_image(source))).copy())
+    return prepare_image(source).pixels
 
 
 def preprocess(source: str | Path | bytes | Image.Image) -> torch.Tensor:

@@ -50,6 +50,12 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         ood_threshold: `ood_score` below it means "not like the training images".
         max_roughness: The largest mean difference between neighbouring pixels that the
             training images show; `ood_score` counts anything rougher (noise) against the image.
+        photo_temperature: The temperature for phone photos (model.preprocess.PHOTO_WAYS), which
+            the model gets right less often than Fashion-MNIST images: chosen on real photos by
+            model.calibrate; None means `temperature`.
+        frame_threshold: A photo in which nothing stands out is taken whole (the "frame" way)
+            and answered only when its `ood_score` reaches this; below it, the app says that no
+            garment stands out. None answers every such photo.
     """
 
     def __init__(
@@ -65,6 +71,8 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         temperature: float = 1.0,
         ood_threshold: float | None = None,
         max_roughness: float | None = None,
+        photo_temperature: float | None = None,
+        frame_threshold: float | None = None,
     ) -> None:
         super().__init__()
         widths = block_widths(hidden_units)
@@ -82,11 +90,13 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         # Two 2x2 poolings turn 28x28 into 7x7.
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(widths[1] * 7 * 7, num_classes))
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        if temperature <= 0 or (photo_temperature is not None and photo_temperature <= 0):
+            raise ValueError(f"temperatures must be positive, got {temperature} and {photo_temperature}")
         self.temperature = float(temperature)
+        self.photo_temperature = float(photo_temperature) if photo_temperature is not None else None
         self.ood_threshold = ood_threshold
         self.max_roughness = max_roughness
+        self.frame_threshold = frame_threshold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
@@ -101,6 +111,12 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         """Logits (divided by the temperature) from the last block's feature maps."""
         logits = self.classifier(self.dropout(features))
         return logits / self.temperature if self.temperature != 1.0 else logits
+
+    def photo_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits` from `forward`, recalibrated for phone photos: divided by `photo_temperature` instead."""
+        if self.photo_temperature is None:
+            return logits
+        return logits * (self.temperature / self.photo_temperature)
 
     def ood_score(self, x: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
         """How much an image looks like the training images, one score per image; low means unlike.
@@ -135,10 +151,10 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         )
 
     def recalibrated(self, **values: float | None) -> TinyVGG:
-        """A copy with the same weights and new calibration: `temperature`, `max_roughness`, `ood_threshold`."""
-        unknown = set(values) - {"temperature", "max_roughness", "ood_threshold"}
+        """A copy with the same weights and new calibration values (the arguments in CALIBRATION)."""
+        unknown = set(values) - set(CALIBRATION)
         if unknown:
-            raise ValueError(f"recalibrated() takes temperature, max_roughness and ood_threshold, not {unknown}")
+            raise ValueError(f"recalibrated() takes {', '.join(CALIBRATION)}, not {unknown}")
         model = type(self)(**{**self.config, **values})
         model.load_state_dict(self.state_dict())
         return model.eval()
@@ -235,6 +251,10 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         model = cls(**model_kwargs)
         load_model(model, str(weights), strict=strict, device=map_location)
         return model.eval()
+
+
+# The arguments of TinyVGG fitted after training (model.calibrate), not by it.
+CALIBRATION = ("temperature", "max_roughness", "ood_threshold", "photo_temperature", "frame_threshold")
 
 
 class ConfigError(ValueError):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.augment import augmented, flip_and_shift, photo_like
+from model.augment import FOOTWEAR, augmented, flip_and_shift, photo_like, random_convolution
+from model.config import PRESETS
 from model.preprocess import to_inputs
+
+# The shipped recipe's shares of top views and random convolutions.
+SHARES = {name: PRESETS["default"][name] for name in ("top_view_share", "style_share")}
 
 
 @pytest.fixture(scope="module")
@@ -17,18 +21,18 @@ def batch(fashion_mnist) -> tuple[torch.Tensor, torch.Tensor]:
 def test_photo_like_images_keep_their_shape_and_range_and_follow_the_seed(batch):
     x, labels = batch
 
-    out = photo_like(x, labels, torch.Generator().manual_seed(0))
+    out = photo_like(x, labels, torch.Generator().manual_seed(0), **SHARES)
 
     assert out.shape == x.shape and out.dtype == x.dtype
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-    assert torch.equal(out, photo_like(x, labels, torch.Generator().manual_seed(0))), "same seed, same batch"
-    assert not torch.equal(out, photo_like(x, labels, torch.Generator().manual_seed(1)))
+    assert torch.equal(out, photo_like(x, labels, torch.Generator().manual_seed(0), **SHARES)), "same seed, same batch"
+    assert not torch.equal(out, photo_like(x, labels, torch.Generator().manual_seed(1), **SHARES))
 
 
 def test_photo_like_images_stay_garments_on_black(batch):
     x, labels = batch
 
-    out = photo_like(x, labels, torch.Generator().manual_seed(0))
+    out = photo_like(x, labels, torch.Generator().manual_seed(0), **SHARES)
 
     # Each image changes, but keeps most of its brightness on the garment, not on the background.
     assert (out - x).abs().flatten(1).mean(1).min() > 0.005
@@ -55,8 +59,8 @@ def test_only_footwear_is_turned_far_from_upright():
     images = bar.repeat(400, 1, 1, 1)
     sneakers, shirts = torch.full((400,), 7), torch.full((400,), 6)
 
-    turned = _axis_degrees(photo_like(images, sneakers, torch.Generator().manual_seed(0)))
-    upright = _axis_degrees(photo_like(images, shirts, torch.Generator().manual_seed(0)))
+    turned = _axis_degrees(photo_like(images, sneakers, torch.Generator().manual_seed(0), **SHARES))
+    upright = _axis_degrees(photo_like(images, shirts, torch.Generator().manual_seed(0), **SHARES))
 
     # A band of leftover background at an edge can pull the axis of a few; most stay near level.
     assert float(upright.quantile(0.9)) < 20, "garments lie at most a little askew"
@@ -66,14 +70,49 @@ def test_only_footwear_is_turned_far_from_upright():
 def test_photo_augmentation_mixes_photo_like_and_plain_images(batch):
     x, labels = batch
 
-    out = augmented(x, labels, "photo", torch.Generator().manual_seed(0))
-    plain = augmented(x, labels, "flip-shift", torch.Generator().manual_seed(0))
+    shares = {"photo_share": 0.5, **SHARES}
+    out = augmented(x, labels, "photo", torch.Generator().manual_seed(0), **shares)
+    plain = augmented(x, labels, "flip-shift", torch.Generator().manual_seed(0), **shares)
 
     assert out.shape == x.shape
-    assert torch.equal(augmented(x, labels, "none", torch.Generator()), x)
+    assert torch.equal(augmented(x, labels, "none", torch.Generator(), **shares), x)
     assert not torch.equal(out, plain)
     with pytest.raises(ValueError, match="unknown augmentation 'mixup'"):
-        augmented(x, labels, "mixup", torch.Generator())
+        augmented(x, labels, "mixup", torch.Generator(), **shares)
+
+
+def test_top_views_replace_footwear_only(batch):
+    x, labels = batch
+    footwear = torch.isin(labels, torch.tensor(FOOTWEAR))
+
+    # Both draw the same random numbers; only whether a top view is taken differs.
+    with_top_views = photo_like(x, labels, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0)
+    without = photo_like(x, labels, torch.Generator().manual_seed(0), top_view_share=0.0, style_share=0.0)
+
+    changed = (with_top_views - without).abs().flatten(1).amax(1) > 0
+    assert bool(changed[footwear].all()) and not bool(changed[~footwear].any())
+
+
+def test_a_top_view_of_a_side_view_shoe_is_an_upright_oval():
+    side = torch.zeros(200, 1, 28, 28)
+    side[:, 0, 14:22, 2:26] = 0.8  # long and flat, like a sneaker from the side
+    sneakers = torch.full((200,), 7)
+
+    # No spin: photo_like turns half of the shoes; the other half keeps the top view's upright axis.
+    seen = photo_like(side, sneakers, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0)
+
+    assert float((_axis_degrees(seen) > 60).float().mean()) > 0.3, "soles run toe to heel, up the frame"
+
+
+def test_a_random_convolution_changes_the_shading_but_not_the_silhouette(batch):
+    x, _ = batch
+
+    styled = random_convolution(x, torch.Generator().manual_seed(0))
+
+    assert float(styled[x == 0].abs().max()) == 0.0, "the background stays black"
+    garment = x > 0.1
+    assert float((styled[garment] > 0.04).float().mean()) > 0.95, "the garment stays visible"
+    assert float((styled - x).abs().flatten(1).mean(1).median()) > 0.02, "its shading changes"
 
 
 def test_flips_and_shifts_move_each_image_by_at_most_two_pixels():
