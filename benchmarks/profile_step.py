@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             state=EpochState(epoch=epoch),
             seed=config.seed,
             augment=config.augment,
+            photo_share=config.photo_share,
+            top_view_share=config.top_view_share,
+            style_share=config.style_share,
             memory_format=memory_format,
             autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         )

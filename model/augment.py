@@ -209,6 +209,8 @@ def augmented(
     if kind != "photo":
         raise ValueError(f"unknown augmentation {kind!r}; choose none, flip-shift or photo")
     chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
+    if not chosen.any():  # a small last batch may draw none, and photo_like needs at least one image
+        return flip_and_shift(x, generator)
     photo = photo_like(x[chosen], labels[chosen], generator, top_view_share=top_view_share, style_share=style_share)
     out = flip_and_shift(x, generator)
     out[chosen] = photo

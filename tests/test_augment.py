@@ -81,6 +81,18 @@ def test_photo_augmentation_mixes_photo_like_and_plain_images(batch):
         augmented(x, labels, "mixup", torch.Generator(), **shares)
 
 
+def test_a_batch_that_draws_no_photo_like_image_is_flipped_and_shifted(batch):
+    x, labels = batch
+    one = x[:1], labels[:1]
+
+    # A last batch of one image, with a share that draws none of it, as a small --limit-train leaves.
+    out = augmented(*one, "photo", torch.Generator().manual_seed(0), photo_share=0.0, **SHARES)
+
+    generator = torch.Generator().manual_seed(0)
+    torch.rand(1, generator=generator)  # the draw that chose none
+    assert torch.equal(out, flip_and_shift(one[0], generator))
+
+
 def test_top_views_replace_footwear_only(batch):
     x, labels = batch
     footwear = torch.isin(labels, torch.tensor(FOOTWEAR))
