@@ -361,7 +361,8 @@ def _confidence_facts(loaded: AppModel) -> str:
     if loaded.model.photo_temperature is not None and photos:
         text += (
             " Phone photos are right less often than Fashion-MNIST images, so their confidence has a calibration "
-            f"of its own, chosen on {photos['answered']:,} real photos (calibration error {photos['ece_after']:.1%})."
+            f"of its own, chosen on {photos['answered']:,} real photos: where a photo's label names one class, "
+            f"the calibration error is {photos['ece_single_class_after']:.1%}."
         )
     real = metrics.get("real_photos")
     if real and "top3_mean" in real:

@@ -243,3 +243,14 @@ def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
     value = app.PhotoInput(type="filepath", image_mode=None).preprocess(inline(REAL_EXAMPLES[1].read_bytes()))
 
     assert app.predict(value) == app.predict(REAL_EXAMPLES[1])
+
+
+def test_about_this_model_says_what_the_percentage_means_with_the_recorded_figures():
+    loaded = app.load_app_model(str(ROOT / "model" / "pretrained"))
+    photos = json.loads((ROOT / "model" / "pretrained" / "metrics.json").read_text())["photo_calibration"]
+
+    facts = app._model_facts(loaded)
+
+    assert "What the percentage means" in facts and "about 70% are right" in facts
+    assert f"{photos['answered']:,} real photos" in facts
+    assert f"calibration error is {photos['ece_single_class_after']:.1%}" in facts
