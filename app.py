@@ -149,7 +149,7 @@ class Answer:
     warning: str  # the "not clothing" warning, or ""
     pixels: torch.Tensor  # uint8 (28, 28): what the model saw
     milliseconds: float  # decoding, preprocessing, model and warning
-    way: str  # how the image reached the model (model.preprocess.WAYS), which sets its calibration
+    way: str  # how the image reached the model (model.preprocess: SMALL, PLAIN, SEGMENTED, FRAME)
 
 
 def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
@@ -351,17 +351,18 @@ def _model_facts(loaded: AppModel) -> str:
 def _confidence_facts(loaded: AppModel) -> str:
     """What the percentage shown means, with the figures the model's files record."""
     metrics = loaded.metrics or {}
+    if "calibration" not in metrics:
+        return "- **What the percentage means:** the model's probability, not calibrated on held-out images."
     text = (
         "- **What the percentage means:** it is a calibrated probability: of the answers shown with 70%, "
-        "about 70% are right."
+        "about 70% are right. On Fashion-MNIST images the calibration error is "
+        f"{metrics['calibration']['ece_after']:.1%}."
     )
-    if "calibration" in metrics:
-        text += f" On Fashion-MNIST images the calibration error is {metrics['calibration']['ece_after']:.1%}."
     photos = metrics.get("photo_calibration")
     if loaded.model.photo_temperature is not None and photos:
         text += (
             " Phone photos are right less often than Fashion-MNIST images, so their confidence has a calibration "
-            f"of its own, chosen on {photos['answered']:,} real photos: where a photo's label names one class, "
+            f"of its own, fitted on {photos['fitted_on']:,} real photos whose label names one class; on such photos "
             f"the calibration error is {photos['ece_single_class_after']:.1%}."
         )
     real = metrics.get("real_photos")

@@ -24,6 +24,8 @@ from model.preprocess import GARMENT_FLOOR
 FOOTWEAR = (5, 7, 9)
 # Pixels each shoe of a made-up pair moves from the centre.
 PAIR_OFFSET = 6
+# A pixel brighter than this belongs to the garment; the background is black.
+GARMENT_LEVEL = 0.04
 # RandConv's filter sizes: 1x1 only rescales the shading; 7x7 blurs and embosses it.
 KERNEL_SIZES = (1, 3, 5, 7)
 
@@ -64,7 +66,8 @@ def photo_like(
     pair = torch.maximum(upright.roll(-PAIR_OFFSET, 3), upright.flip(-1).roll(PAIR_OFFSET, 3))
     x = torch.where((footwear & chance(0.25))[:, None, None, None], pair, x)
     # Shoes seen from above, alone or as a pair: what a phone photo of shoes on the floor shows.
-    x = torch.where((footwear & chance(top_view_share))[:, None, None, None], top_view(x, generator), x)
+    if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
+        x = torch.where((footwear & chance(top_view_share))[:, None, None, None], top_view(x, generator), x)
 
     # Geometry: scale, position and a small tilt; footwear turns any way half of the time.
     angle = uniform(-12, 12) * math.pi / 180
@@ -77,7 +80,7 @@ def photo_like(
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-    garment = (x > 0.04).float()
+    garment = (x > GARMENT_LEVEL).float()
     # Texture: stripes or a print across the garment, as checks, stripes and logos leave.
     yy, xx = torch.meshgrid(torch.arange(28.0, device=x.device), torch.arange(28.0, device=x.device), indexing="ij")
     direction = uniform(0, math.pi)
@@ -115,6 +118,8 @@ def photo_like(
     mask = edges[torch.arange(n, device=x.device), side].float()
     band = mask[:, None] * uniform(0.1, 0.4)[:, None, None, None] * chance(0.25)[:, None, None, None]
     x = torch.maximum(x, band).clamp(0, 1)
+    if style_share == 0:  # no draws at all: the recipe without random convolutions, exactly
+        return x
     styled = random_convolution(x, generator)
     return torch.where(chance(style_share)[:, None, None, None], styled, x)
 
@@ -147,7 +152,7 @@ def top_view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     for distance in across:
         sole = torch.maximum(sole, ((distance <= half_width) & (along.abs() <= 1)).float())
         opening |= (distance / (0.6 * width)) ** 2 + ((along - 0.35) / 0.45) ** 2 <= 1
-    garment = (x > 0.04).float()
+    garment = (x > GARMENT_LEVEL).float()
     brightness = (x * garment).flatten(1).sum(1) / garment.flatten(1).sum(1).clamp(min=1)
     shade = brightness[:, None, None] * uniform(0.85, 1.15)
     # The opening shows the insole or the floor: mostly darker than the shoe, sometimes lighter.
@@ -175,7 +180,7 @@ def random_convolution(x: torch.Tensor, generator: torch.Generator) -> torch.Ten
         # One group per image, so that each image gets its own filter.
         filtered = F.conv2d(images.reshape(1, -1, 28, 28), weight.to(x), padding=k // 2, groups=len(chosen))
         filtered = filtered.reshape(images.shape)
-        garment = images > 0.04
+        garment = images > GARMENT_LEVEL
         low = filtered.masked_fill(~garment, float("inf")).flatten(1).min(1).values.clamp(max=1e9)
         high = filtered.masked_fill(~garment, float("-inf")).flatten(1).max(1).values.clamp(min=-1e9)
         stretched = ((filtered - low[:, None, None, None]) / (high - low).clamp(min=1e-3)[:, None, None, None]).clamp(

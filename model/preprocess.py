@@ -2,8 +2,9 @@
 
 The app, the benchmark and evaluation all go through `prepare_image`, so the model never
 sees two different pipelines. Training reads the dataset's own 28x28 images and shares
-`to_inputs`, the last step. Each image takes one of four ways (`Prepared.way`), and the
-model's confidence is calibrated for each way (see model.calibrate).
+`to_inputs`, the last step. Each image takes one of four ways (`Prepared.way`): the model's
+confidence has one calibration for small and plain images and another for phone photos (see
+model.calibrate).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ MIN_SIDE = 8
 # touch the frame along their longer side, so the margin stays small).
 MARGIN = 0.04
 # Decode large JPEGs at a reduced scale (PIL's draft mode): far faster, and still many
-# times the 28 pixels we keep. At 400 pixels or more, a phone photo and its 4000-pixel copy
-# reach GrabCut as nearly the same image (at 112, 12% of them changed their answer).
+# times the 28 pixels we keep. At 400 pixels or more, a 400-pixel phone photo and its 4000-pixel
+# copy reach GrabCut as nearly the same image (at 112, 12% of them changed their answer).
 DRAFT_SIDE = 400
 # A background is plain (subtracted as it is) when its border pixels vary by at most this
 # many gray levels (median absolute deviation); phone photos of clothes on a bed or a floor
@@ -49,11 +50,10 @@ MIN_GARMENT_SHARE = 0.02
 GARMENT_FLOOR = 0.3
 
 
-# The ways an image can take, each calibrated on its own: small (a Fashion-MNIST image, a
-# thumbnail) and plain (a shop photo, a scan) are subtracted from their background; segmented
-# photos are cut out by GrabCut; a photo where nothing stands out is taken whole, frame and all.
+# The ways an image can take: small (a Fashion-MNIST image, a thumbnail) and plain (a shop photo, a
+# scan) are subtracted from their background; segmented photos are cut out by GrabCut; a photo
+# where nothing stands out is taken whole, frame and all.
 SMALL, PLAIN, SEGMENTED, FRAME = "small", "plain", "segmented", "frame"
-WAYS = (SMALL, PLAIN, SEGMENTED, FRAME)
 # The ways of phone photos, whose confidence is calibrated on real photos (`photo_temperature`).
 PHOTO_WAYS = (SEGMENTED, FRAME)
 NO_GARMENT = (
@@ -71,7 +71,7 @@ class Prepared:
     """An image as the model receives it, and the way it got there."""
 
     pixels: torch.Tensor  # uint8 (28, 28), a light garment on black
-    way: str  # one of WAYS
+    way: str  # SMALL, PLAIN, SEGMENTED or FRAME
 
 
 def to_inputs(images: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,8 @@ def fashion_mnist_style(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     if _border_spread(gray) <= PLAIN_BORDER:
         return _square_28(*_subtract_plain_background(gray)), PLAIN
     small = _shrink(rgb, WORK_SIDE)
-    mask = garment_mask(cv2.GaussianBlur(small, (0, 0), SMOOTHING))
+    # A sliver (400x8) shrinks to too few rows for GrabCut's rectangle: take it whole.
+    mask = garment_mask(cv2.GaussianBlur(small, (0, 0), SMOOTHING)) if min(small.shape[:2]) >= MIN_SIDE else None
     way = SEGMENTED
     if mask is None:
         mask, way = np.ones(small.shape[:2], np.uint8), FRAME

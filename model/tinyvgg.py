@@ -261,9 +261,14 @@ class ConfigError(ValueError):
     """A model's config.json lacks an argument that changes what the model computes."""
 
 
+# Added after models were published; a config.json without them means what their default means (no photo
+# calibration yet), so an older model still loads and `python -m model.calibrate FOLDER --photos` can add them.
+OPTIONAL_KEYS = ("photo_temperature", "frame_threshold")
+
+
 def config_keys() -> list[str]:
-    """The keys a config.json must hold: every argument of `TinyVGG.__init__`."""
-    return [name for name in inspect.signature(TinyVGG.__init__).parameters if name != "self"]
+    """The keys a config.json must hold: every argument of `TinyVGG.__init__` but OPTIONAL_KEYS."""
+    return [name for name in inspect.signature(TinyVGG.__init__).parameters if name not in ("self", *OPTIONAL_KEYS)]
 
 
 def block_widths(hidden_units: int | Sequence[int]) -> list[int]:

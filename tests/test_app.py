@@ -252,5 +252,5 @@ def test_about_this_model_says_what_the_percentage_means_with_the_recorded_figur
     facts = app._model_facts(loaded)
 
     assert "What the percentage means" in facts and "about 70% are right" in facts
-    assert f"{photos['answered']:,} real photos" in facts
+    assert f"{photos['fitted_on']:,} real photos" in facts
     assert f"calibration error is {photos['ece_single_class_after']:.1%}" in facts

@@ -122,3 +122,13 @@ def test_the_shipped_model_is_calibrated_on_real_photos_within_the_target(metric
     assert shipped.photo_temperature == pytest.approx(photos["photo_temperature"])
     assert shipped.frame_threshold == pytest.approx(photos["frame_threshold"])
     assert shipped.photo_temperature > shipped.temperature, "photos are right less often: a lower confidence"
+
+
+def test_a_photo_folder_without_photos_is_refused_with_a_clear_error(shipped, tmp_path):
+    from model.calibrate import calibrate_photos
+    from model.photoset import read_photo_set
+
+    (tmp_path / "labels.json").write_text(json.dumps({"classes": {"pants": ["Trouser"]}}))
+
+    with pytest.raises(ValueError, match="no labelled photos to calibrate on"):
+        calibrate_photos(shipped, [read_photo_set(tmp_path)])

@@ -85,6 +85,19 @@ def test_a_photo_with_no_garment_gets_a_clear_answer_not_a_crash(shipped):
     assert "one item" in str(refused.value) and "plain background" in str(refused.value)
 
 
+def test_a_sliver_too_thin_for_grabcut_is_taken_whole_not_crashed_on(shipped):
+    noise = np.random.default_rng(0).integers(0, 256, (8, 400, 3), dtype=np.uint8)  # busy, 400x8
+    sliver = io.BytesIO()
+    Image.fromarray(noise).save(sliver, "PNG")
+
+    try:
+        answer = app.classify(sliver.getvalue(), shipped)
+    except ImageError as refused:  # the model finds no garment in it: the clear message, not a crash
+        assert "No garment stands out" in str(refused)
+    else:
+        assert answer.way == FRAME
+
+
 def test_a_garment_that_fills_the_frame_is_answered_from_the_frame(shipped):
     answer = app.classify(PHOTOS / "trousers-fill-the-frame.jpg", shipped)
 

@@ -162,6 +162,19 @@ def test_a_config_without_a_value_that_changes_the_output_is_refused(tmp_path, k
         TinyVGG.from_pretrained(folder)
 
 
+def test_a_config_from_before_the_photo_calibration_loads_without_it(tmp_path):
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    del config["photo_temperature"], config["frame_threshold"]
+    (folder / "config.json").write_text(json.dumps(config))
+
+    model = TinyVGG.from_pretrained(folder)
+
+    assert model.photo_temperature is None and model.frame_threshold is None
+    logits = torch.randn(2, 10)
+    assert torch.equal(model.photo_logits(logits), logits), "photos then get the Fashion-MNIST temperature"
+
+
 def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
     model = TinyVGG.from_pretrained(ROOT / "model" / "pretrained")
     x = torch.rand(4, 1, 28, 28)
