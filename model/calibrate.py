@@ -282,19 +282,23 @@ def plot_photo_reliability(probabilities: dict[str, torch.Tensor], path: str | P
     for name, label in (("before", "Fashion-MNIST temperature"), ("after", "photo temperature")):
         confidence, predicted = probabilities[name].max(1)
         curves[label] = (confidence, right[torch.arange(len(right)), predicted])
+    # Where the label names one class, the top class's probability can be checked class by class.
+    single = right.sum(1) == 1
+    confidence, correct = curves["photo temperature"]
+    curves["photo temperature, labels with one right class"] = (confidence[single], correct[single])
     _plot_curves(curves, f"Reliability on {len(right):,} real photos", path)
 
 
 def _plot_curves(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], title: str, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    for (name, (confidence, correct)), style in zip(curves.items(), ("o-", "s-")):
+    for (name, (confidence, correct)), style in zip(curves.items(), ("o-", "s-", "^--")):
         # Accuracy and mean confidence of the top class in each of BINS equal-width bins (empty ones left out).
         ys, xs = calibration_curve(correct.numpy(), confidence.numpy(), n_bins=BINS)
         ax.plot(xs, ys, style, label=f"{name} (ECE {confidence_error(confidence, correct):.2%})")
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8)
     save_figure(fig, path)
 
 

@@ -118,6 +118,9 @@ def test_the_shipped_model_is_calibrated_on_real_photos_within_the_target(metric
     # cannot be checked class by class (README, "Real photos").
     assert photos["ece_single_class_after"] <= 0.05 < photos["ece_single_class_before"]
     assert photos["ece_after"] < photos["ece_before"]
+    card = (PRETRAINED / "README.md").read_text()
+    assert "![Reliability on real photos](reliability_photos.png)" in card
+    assert (PRETRAINED / "reliability_photos.png").stat().st_size > 10_000
     # The photo temperature travels in config.json, beside the Fashion-MNIST one, and is the one fitted.
     assert shipped.photo_temperature == pytest.approx(photos["photo_temperature"])
     assert shipped.frame_threshold == pytest.approx(photos["frame_threshold"])
