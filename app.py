@@ -26,10 +26,11 @@ from huggingface_hub import ModelCard, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
 from PIL import Image
 
+from model.answer import answer_logits
 from model.explain import grad_cam, overlay
 from model.hub_errors import HubError
 from model.loading import MODEL_FILES, load_folder, load_pretrained
-from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, prepare_image, to_inputs
+from model.preprocess import ImageError, prepare_image, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
@@ -162,16 +163,8 @@ def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
     """
     started = time.perf_counter()
     prepared = prepare_image(image)
-    x = to_inputs(prepared.pixels[None])
-    with torch.inference_mode():
-        logits = model(x)  # once, for the label and the warning
-        score = float(model.ood_score(x, logits)[0])
-        if prepared.way == FRAME and model.frame_threshold is not None and score < model.frame_threshold:
-            # The whole photo, taken because nothing stood out in it, does not look like a garment either.
-            raise ImageError(NO_GARMENT)
-        if prepared.way in PHOTO_WAYS:
-            logits = model.photo_logits(logits)  # phone photos are right less often: a confidence to match
-        label = {name: float(p) for name, p in zip(model.class_names, logits[0].softmax(0))}
+    logits, score = answer_logits(model, prepared)
+    label = {name: float(p) for name, p in zip(model.class_names, logits.softmax(0))}
     warning = ood_warning(score, model)
     return Answer(label, warning, prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way)
 

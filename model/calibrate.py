@@ -32,6 +32,7 @@ from PIL import Image  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
+from model.answer import answer_logits  # noqa: E402
 from model.augment import photo_like  # noqa: E402
 from model.card import read_run  # noqa: E402
 from model.photoset import PhotoSet, read_photo_set  # noqa: E402
@@ -209,31 +210,31 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     one the photo shows. Returns the recalibrated model, the figures, and the photos'
     probabilities and correctness for the reliability diagram.
     """
+    # Without a photo calibration, answer_logits gives the Fashion-MNIST-calibrated logits and refuses nothing.
     model = model.recalibrated(photo_temperature=None, frame_threshold=None)
-    logits, right, ways, scores = [], [], [], []
+    prepared, logits, right, scores = [], [], [], []
     labelled = [
         (path, photos.right[label]) for photos in photo_sets for label, path in photos.photos if label in photos.right
     ]
     for path, right_classes in labelled:
         try:
-            prepared = prepare_image(path)
+            prepared.append(prepare_image(path))
         except ImageError:
             continue
-        x = to_inputs(prepared.pixels[None])
-        with torch.inference_mode():
-            found = model(x)
-            scores.append(float(model.ood_score(x, found)[0]))
-        logits.append(found[0])
+        found, score = answer_logits(model, prepared[-1])
+        logits.append(found)
+        scores.append(score)
         right.append([name in right_classes for name in model.class_names])
-        ways.append(prepared.way)
     if not logits:
         raise ValueError(f"no labelled photos to calibrate on in {', '.join(str(p.folder) for p in photo_sets)}")
-    logits, right = torch.stack(logits), torch.tensor(right)
-    scores, on_photo_way = torch.tensor(scores), torch.tensor([way in PHOTO_WAYS for way in ways])
+    logits, right, scores = torch.stack(logits), torch.tensor(right), torch.tensor(scores)
+    ways = [p.way for p in prepared]
     frame = torch.tensor([way == FRAME for way in ways])
     frame_threshold = float(torch.quantile(scores[frame], 1 - FRAME_KEEP)) if frame.any() else None
-    # What the app shows: the photos it answers (not those taken whole and refused), each calibrated for its way.
+    # The photos the app answers (not those taken whole and refused), and of those the phone photos
+    # whose label names one class: the temperature is fitted on these.
     answered = ~frame | (scores >= frame_threshold) if frame_threshold is not None else torch.ones_like(frame)
+    on_photo_way = torch.tensor([way in PHOTO_WAYS for way in ways])
     fitted_on = on_photo_way & answered & (right.sum(1) == 1)
     if not fitted_on.any():
         raise ValueError("none of the photos is a phone photo with a label that names one class: nothing to fit on")
@@ -241,8 +242,9 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     raw = logits[fitted_on] * model.temperature
     photo_temperature = fit_temperature(raw, right[fitted_on].float().argmax(1))
     calibrated = model.recalibrated(photo_temperature=photo_temperature, frame_threshold=frame_threshold)
-    logits, right, on_photo_way = logits[answered], right[answered], on_photo_way[answered]
-    shown = torch.where(on_photo_way[:, None], calibrated.photo_logits(logits), logits).softmax(1)
+    # What the app shows for the photos it answers, from the app's own function.
+    shown = torch.stack([answer_logits(calibrated, p)[0] for p, kept in zip(prepared, answered) if kept]).softmax(1)
+    logits, right = logits[answered], right[answered]
     correct = right[torch.arange(len(right)), shown.argmax(1)]
     before = logits.softmax(1)
     correct_before = right[torch.arange(len(right)), before.argmax(1)]

@@ -29,6 +29,7 @@ PACKAGE = Path(__file__).resolve().parent
 # What app.py imports of the package, and nothing more: no training, dataset, card or push code.
 SPACE_MODULES = (
     "__init__.py",
+    "answer.py",
     "classes.py",
     "explain.py",
     "files.py",
