@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from model.calibrate import calibrate, plot_reliability
+from model.calibrate import PHOTO_RELIABILITY, calibrate, plot_reliability
 from model.card import read_run
 from model.checkpoint import CheckpointError
 from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
@@ -167,7 +167,7 @@ def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
 # Made from the weights by a later command (named), so a new run makes them stale.
 STALE_AFTER_TRAINING = {
     "model.onnx": "python -m model.export re-creates it",
-    "reliability_photos.png": "python -m model.calibrate FOLDER --photos DIR re-creates it",
+    PHOTO_RELIABILITY: "python -m model.calibrate FOLDER --photos DIR re-creates it",
 }
 
 

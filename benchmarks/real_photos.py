@@ -139,7 +139,7 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
         "ece_single_class": confidence_error(confidence[single], correct[single]) if single.any() else None,
         "ece_noise_floor": noise_floor(confidence) if answered else None,
         "mean_confidence": float(confidence.mean()) if answered else None,
-        "answered_accuracy": float(np.mean([r["right"] for r in answered])) if answered else None,
+        "answered_accuracy": float(correct.float().mean()) if answered else None,
         "refused": float(np.mean([bool(r["error"]) for r in garments])),
         "others_sure": float(np.mean([r["confidence"] >= SURE for r in others])) if others else None,
         "ways": dict(Counter(r["way"] for r in records)),
