@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Rebuilt whenever the dependencies change.
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps demo test figures pretrained examples clean
+.PHONY: setup system-deps demo test figures pretrained examples constraints requirements clean
 
 setup: system-deps $(STAMP)
 
@@ -24,13 +24,12 @@ system-deps:
 	  echo "No root apt-get here: skipping $(DEBIAN_PACKAGES); Fashion-MNIST will be downloaded by torchvision."; \
 	fi
 
-# torch and torchvision first, at exactly these releases (on these machines they come from
-# local disk); then pip picks the rest from pyproject.toml.
-$(STAMP): pyproject.toml
+# The project with every extra, at the exact versions of constraints.txt (pyproject.toml gives
+# ranges), so the tests and CI run with what they were written against.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $@
 
 # Serve the app with the shipped model on http://127.0.0.1:7860.
@@ -62,6 +61,14 @@ pretrained: setup
 	if [ -f $(REAL_PHOTOS)/labels.json ]; then \
 	  $(PY) benchmarks/real_photos.py $(REAL_PHOTOS) --record model/pretrained; fi
 	cp model/pretrained/reliability_*.png images/
+
+# After upgrading a package in .venv (pip install -U NAME), pin what is installed now, then
+# regenerate requirements.txt from it; `make test` checks that the three files agree.
+constraints:
+	{ sed -n '1,/^# Regenerate/p' constraints.txt; $(PY) -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > constraints.new
+	mv constraints.new constraints.txt
+requirements: setup
+	$(PY) -m model.space requirements > requirements.txt
 
 # Regenerate examples/ from the test set.
 examples: setup

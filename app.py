@@ -3,7 +3,8 @@
     python app.py [--model REPO_ID[@REVISION] | --model FOLDER] [--host HOST] [--port PORT]
 
 The model comes from --model, else $MODEL_ID, else model_id.txt (written into Space bundles),
-else model/pretrained next to this file.
+else model/pretrained next to this file. This file is the interface only: every answer comes from
+the package's one prediction path, `model.classify`, and the model from `model.loading.load_model`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,18 @@ import functools
 import json
 import os
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
-from huggingface_hub import ModelCard, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
 from PIL import Image
 
-from model.answer import answer_logits
 from model.explain import grad_cam, overlay
 from model.hub_errors import HubError
-from model.loading import MODEL_FILES, load_folder, load_pretrained
-from model.preprocess import ImageError, prepare_image, to_inputs
+from model.loading import LoadedModel, load_model
+from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify
+from model.preprocess import ImageError, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
@@ -41,10 +38,6 @@ EXAMPLES = HERE / "examples"
 # For uploads (gradio refuses them with 413) and for images that arrive any other way (checked here).
 MAX_IMAGE_BYTES = 10 * 2**20
 CONCURRENCY = 4
-TOP_CLASSES = 3
-# One image is far too small a job to split over threads: on a busy 2-core machine two threads per
-# prediction made it 80 times slower (waiting on each other). Concurrent requests are the parallelism.
-PREDICTION_THREADS = 1
 PREVIEW_SIZE = 280
 PHOTO_TIP = (
     "**Best photo:** one item, laid flat or hung, whole in the frame, on a plain background that contrasts with it."
@@ -95,80 +88,6 @@ def _check_size(size: int) -> None:
         )
 
 
-@dataclass
-class AppModel:
-    """The app's model, with what its files say about it for the "About this model" panel."""
-
-    model: TinyVGG
-    source: str
-    revision: str | None
-    test_accuracy: float | None
-    metrics: dict | None
-    confusion_matrix: Path | None
-
-
-def load_app_model(spec: str) -> AppModel:
-    """Load `FOLDER` or `REPO_ID[@REVISION]`, with its card, metrics and confusion matrix when present.
-
-    Raises:
-        HubError: The model cannot be loaded; the message names the source and what to do.
-    """
-    source, _, revision = spec.partition("@")
-    if Path(source).is_dir():
-        model = load_folder(source)
-        files = {name: Path(source) / name for name in MODEL_FILES if (Path(source) / name).is_file()}
-        revision = None
-    elif "/" not in source or Path(source).exists():
-        raise HubError(f"{source} is neither a model folder nor a Hub repo id of the form user/name.")
-    else:
-        model = load_pretrained(source, revision=revision or None)
-        files = {name: path for name in MODEL_FILES if (path := _optional_download(source, name, revision or None))}
-        # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
-        revision = files["config.json"].parent.name if "config.json" in files else revision or "main"
-    metrics = json.loads(files["metrics.json"].read_text()) if "metrics.json" in files else None
-    accuracy = None
-    if "README.md" in files:
-        results = ModelCard.load(files["README.md"]).data.eval_results or []
-        accuracy = next((r.metric_value for r in results if r.metric_type == "accuracy"), None)
-    if accuracy is None and metrics:
-        accuracy = metrics.get("test_accuracy")
-    return AppModel(model, source, revision, accuracy, metrics, files.get("confusion_matrix.png"))
-
-
-def _optional_download(repo_id: str, filename: str, revision: str | None) -> Path | None:
-    try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision))
-    except EntryNotFoundError:
-        return None
-
-
-@dataclass
-class Answer:
-    """What the app answers for one image."""
-
-    label: dict[str, float]  # class name -> calibrated probability
-    warning: str  # the "not clothing" warning, or ""
-    pixels: torch.Tensor  # uint8 (28, 28): what the model saw
-    milliseconds: float  # decoding, preprocessing, model and warning
-    way: str  # how the image reached the model (model.preprocess: SMALL, PLAIN, SEGMENTED, FRAME)
-
-
-def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
-    """The app's one path for an image: decode and preprocess it once, then the model and the warning.
-
-    The server's buttons, `predict` and the benchmarks all call this.
-
-    Raises:
-        ImageError: The image cannot be used; the message says why.
-    """
-    started = time.perf_counter()
-    prepared = prepare_image(image)
-    logits, score = answer_logits(model, prepared)
-    label = {name: float(p) for name, p in zip(model.class_names, logits.softmax(0))}
-    warning = ood_warning(score, model)
-    return Answer(label, warning, prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way)
-
-
 def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = None) -> dict[str, float]:
     """Class name -> probability for one image of any kind (see model.preprocess).
 
@@ -194,16 +113,7 @@ def classify_clothing(image: str, model: TinyVGG | None = None) -> str:
         JSON {"top_classes": [{"label": ..., "probability": ...}] (3, best first), "warning": "" or a warning}
     """
     answer = _answer(image, model or default_model().model)
-    best = sorted(answer.label.items(), key=lambda item: item[1], reverse=True)[:TOP_CLASSES]
-    top = [{"label": name, "probability": round(p, 4)} for name, p in best]
-    return json.dumps({"top_classes": top, "warning": answer.warning})
-
-
-def ood_warning(score: float, model: TinyVGG) -> str:
-    """A warning when an image with this `model.ood_score` is unlike the training images, else ""."""
-    if model.ood_threshold is None or score >= model.ood_threshold:
-        return ""
-    return "Warning: this does not look like a clothing item, so the label above is probably meaningless."
+    return json.dumps({"top_classes": answer.top_classes(), "warning": answer.warning})
 
 
 def default_model_spec() -> str:
@@ -216,8 +126,8 @@ def default_model_spec() -> str:
 
 
 @functools.cache
-def default_model() -> AppModel:
-    return load_app_model(default_model_spec())
+def default_model() -> LoadedModel:
+    return load_model(default_model_spec())
 
 
 def _image(value):
@@ -240,7 +150,7 @@ def _answer(value, model: TinyVGG) -> Answer:
         raise gr.Error(str(err), print_exception=False) from None
 
 
-def build_demo(loaded: AppModel) -> gr.Blocks:
+def build_demo(loaded: LoadedModel) -> gr.Blocks:
     model = loaded.model
 
     def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
@@ -328,7 +238,7 @@ def build_demo(loaded: AppModel) -> gr.Blocks:
     return demo
 
 
-def _model_facts(loaded: AppModel) -> str:
+def _model_facts(loaded: LoadedModel) -> str:
     accuracy = f"{loaded.test_accuracy:.2%}" if loaded.test_accuracy is not None else "not recorded"
     lines = [
         f"- **Source:** `{loaded.source}`",
@@ -341,7 +251,7 @@ def _model_facts(loaded: AppModel) -> str:
     return "\n".join(lines)
 
 
-def _confidence_facts(loaded: AppModel) -> str:
+def _confidence_facts(loaded: LoadedModel) -> str:
     """What the percentage shown means, with the figures the model's files record."""
     metrics = loaded.metrics or {}
     if "calibration" not in metrics:
@@ -390,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        loaded = load_app_model(args.model)
+        loaded = load_model(args.model)
     except HubError as err:
         print(
             f"error: cannot load the model from {args.model}: {err}\n"

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import torch
 
-from model.calibrate import PHOTO_RELIABILITY, calibrate, plot_reliability
+from model import artifacts
+from model.calibrate import calibrate, plot_reliability
 from model.card import read_run
 from model.checkpoint import CheckpointError
-from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TrainConfig
 from model.curves import CurveLog
 from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
-from model.device import native_bf16, resolve_precision, select_device
+from model.device import native_bf16, processor_name, resolve_precision, select_device
 from model.distributed import Distributed, init_distributed, shutdown
-from model.engine import TrainingInterrupted, evaluate, fit
-from model.files import check_writable, move_into, remove_stale_temporaries, write_json, write_text
+from model.engine import TrainingInterrupted, build_model, evaluate, fit
+from model.files import check_writable, move_into, remove_stale_temporaries, write_text
+from model.metrics import Metrics, write_metrics
 from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 from model.tinyvgg import TinyVGG
 
@@ -152,31 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_model(config: TrainConfig, class_names: tuple[str, ...]) -> TinyVGG:
-    return TinyVGG(
-        hidden_units=config.hidden_units,
-        num_classes=len(class_names),
-        class_names=list(class_names),
-        batch_norm=config.batch_norm,
-        dropout=config.dropout,
-        input_mean=TRAIN_MEAN if config.normalize else 0.0,
-        input_std=TRAIN_STD if config.normalize else 1.0,
-    )
-
-
-# Made from the weights by a later command (named), so a new run makes them stale.
-STALE_AFTER_TRAINING = {
-    "model.onnx": "python -m model.export re-creates it",
-    PHOTO_RELIABILITY: "python -m model.calibrate FOLDER --photos DIR re-creates it",
-}
-
-
 def write_artifacts(
     model: TinyVGG,
     output_dir: Path,
     *,
     config: TrainConfig,
-    metrics: dict,
+    metrics: Metrics,
     test_labels: torch.Tensor,
     predictions: torch.Tensor,
     probabilities: dict[str, torch.Tensor] | None = None,
@@ -184,23 +167,21 @@ def write_artifacts(
     """Write every artifact into a scratch folder, then move each into place with one rename."""
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
         scratch = Path(tmp)
-        write_json(scratch / "metrics.json", metrics)
-        write_text(scratch / "training_args.json", config.to_json())
-        plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / "confusion_matrix.png")
-        plot_loss_curves(metrics["history"], scratch / "loss_curves.png")
+        write_metrics(scratch, metrics)
+        write_text(scratch / artifacts.TRAINING_ARGS, config.to_json())
+        plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / artifacts.CONFUSION_MATRIX)
+        plot_loss_curves(metrics["history"], scratch / artifacts.LOSS_CURVES)
         if probabilities is not None:
-            plot_reliability(probabilities, test_labels, scratch / "reliability_diagram.png")
+            plot_reliability(probabilities, test_labels, scratch / artifacts.RELIABILITY)
         # Weights, config.json and the card, which reports the metrics and shows the figures above.
         model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "folder": output_dir.as_posix()})
         move_into(scratch, output_dir)
     # What an earlier run in this folder left that this one did not write would describe other weights.
-    stale = dict(STALE_AFTER_TRAINING)
+    stale = dict(artifacts.STALE_AFTER_TRAINING)
     if probabilities is None:
-        stale["reliability_diagram.png"] = "this run held out no images to draw it from"
-    for name, why in stale.items():
-        if (output_dir / name).exists():
-            (output_dir / name).unlink()
-            print(f"removed {output_dir / name}, made for the previous weights ({why})")
+        stale[artifacts.RELIABILITY] = "this run held out no images to draw it from"
+    for line in artifacts.remove_stale(output_dir, stale):
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,7 +268,7 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
             model, train, val, test, top_view_share=config.top_view_share, style_share=config.style_share
         )
     scored = evaluate(model, *test)
-    metrics = {
+    metrics: Metrics = {
         "test_accuracy": scored.accuracy,
         "test_loss": scored.loss,
         "num_parameters": model.num_parameters,
@@ -307,6 +288,7 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         "environment": {
             "device": (str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)) + processes,
             "precision": config.precision_used,
+            "cpu": processor_name(),
             "python": platform.python_version(),
             "torch": torch.__version__,
             "torchvision": _version("torchvision"),

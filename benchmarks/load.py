@@ -3,7 +3,7 @@
     python benchmarks/load.py [--clients 16] [--requests 25] [--url URL]
 
 Without --url it starts `app.py` on a free loopback port and stops it afterwards. Every
-client sends --requests predictions, one in four a broken file from tests/bad_images.py.
+client sends --requests predictions, one in four a broken file from benchmarks/bad_images.py.
 It reports failed good requests, bad requests that were not refused, median and 99th
 percentile latency, throughput, and the server's memory after warm-up and after the load.
 Traffic goes to 127.0.0.1 only, and the run is bounded by clients x requests.
@@ -14,19 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from gradio_client import Client, handle_file  # noqa: E402
-
-from tests.app_server import start_app, stop  # noqa: E402
-from tests.bad_images import EXPECTED, make_cases  # noqa: E402
+from app_server import ROOT, start_app, stop  # beside this script, shared with the tests
+from bad_images import EXPECTED, make_cases
+from gradio_client import Client, handle_file
 
 GOOD = sorted((ROOT / "examples").glob("*"))
 BAD = [name for name, outcome in EXPECTED.items() if outcome != "ok" and name != "bomb_30000x30000.png"]

@@ -5,9 +5,9 @@
 0. The shipped model alone on one preprocessed 28x28 image (a 1x1x28x28 float32 input), one
    thread each: PyTorch (`model(x)` under inference_mode) and ONNX Runtime (model/pretrained/model.onnx,
    one intra-op thread), measured the same way in the same run, median over --model-calls.
-1. `app.predict` in-process, with the app's thread setting, decoding and preprocessing (GrabCut
-   included) counted: a 1000x1000 phone JPEG of a dress on a rug, and a 28x28 PNG, median over
-   --calls after a warm-up.
+1. `model.classify` in-process (what `app.predict` calls), with the app's thread setting, decoding and
+   preprocessing (GrabCut included) counted: a 1000x1000 phone JPEG of a dress on a rug, and a 28x28
+   PNG, median over --calls after a warm-up.
 2. `/predict` through gradio_client against a trivial Gradio app that returns a fixed label for
    the same phone JPEG, the two called alternately, in the same run: median round trips and ratio.
 3. Start-up: from starting `python app.py` to its first successful prediction.
@@ -24,16 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from app_server import ROOT, free_port  # beside this script, shared with the tests
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "model" / "pretrained"
-sys.path.insert(0, str(ROOT))
-
-from tests.app_server import free_port  # noqa: E402
 
 TRIVIAL_APP = """
 import sys, gradio as gr
+
+from model import artifacts
 def predict(image):
     return {"Sneaker": 1.0}, "", "0 ms"
 with gr.Blocks() as demo:
@@ -69,11 +68,12 @@ def model_latency(calls: int) -> tuple[float, float]:
     import onnxruntime
     import torch
 
-    from model.export import INPUT_NAME, ONNX_NAME, OUTPUT_NAME
+    from model import artifacts
+    from model.export import INPUT_NAME, OUTPUT_NAME
     from model.preprocess import preprocess
     from model.tinyvgg import TinyVGG
 
-    onnx_path = PRETRAINED / ONNX_NAME
+    onnx_path = PRETRAINED / artifacts.ONNX
     if not onnx_path.is_file():
         raise SystemExit(f"{onnx_path} not found: write it with `python -m model.export model/pretrained`")
     model = TinyVGG.from_pretrained(PRETRAINED)
@@ -131,15 +131,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    import app
+    from model import TinyVGG, classify
+    from model.predict import PREDICTION_THREADS
 
-    torch.set_num_threads(app.PREDICTION_THREADS)  # as `python app.py` does
+    torch.set_num_threads(PREDICTION_THREADS)  # as `python app.py` does
+    model = TinyVGG.from_pretrained(PRETRAINED)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         big = photo_1000(tmp)
         small = ROOT / "examples" / "7-sneaker.png"
-        jpeg_ms = median_ms(lambda: app.predict(big), args.calls)
-        png_ms = median_ms(lambda: app.predict(small), args.calls)
+        jpeg_ms = median_ms(lambda: classify(big, model), args.calls)
+        png_ms = median_ms(lambda: classify(small, model), args.calls)
         print(f"in-process predict, 1000x1000 phone JPEG: median {jpeg_ms:.2f} ms")
         print(f"in-process predict, 28x28 PNG:      median {png_ms:.2f} ms")
 

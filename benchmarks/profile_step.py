@@ -12,21 +12,15 @@ up, one timed, one under the profiler. Prints the operators sorted by their own 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from model.classes import CLASS_NAMES  # noqa: E402
-from model.config import PRECISIONS, PRESETS, TrainConfig  # noqa: E402
-from model.data import load_fashion_mnist  # noqa: E402
-from model.device import resolve_precision  # noqa: E402
-from model.engine import EpochState, make_optimizer, train_one_epoch  # noqa: E402
-from train import build_model  # noqa: E402
+from model.classes import CLASS_NAMES
+from model.config import PRECISIONS, PRESETS, TrainConfig
+from model.data import load_fashion_mnist
+from model.device import resolve_precision
+from model.engine import EpochState, augmentation, build_model, make_optimizer, train_one_epoch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=config.batch_size,
             state=EpochState(epoch=epoch),
             seed=config.seed,
-            augment=config.augment,
-            photo_share=config.photo_share,
-            top_view_share=config.top_view_share,
-            style_share=config.style_share,
+            **augmentation(config),
             memory_format=memory_format,
             autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         )

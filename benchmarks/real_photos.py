@@ -6,7 +6,7 @@
 DIR holds one folder of photos per label and a `labels.json` that maps each label to the
 Fashion-MNIST classes that count as right (default: ../shared/real-photos, 341 CC0 photos from
 the clothing dataset by Alexey Grigorev and contributors; ../shared/real-photos-large holds 3,068
-more). Each photo goes through the app's `app.classify` (preprocessing, model, calibration and
+more). Each photo goes through the package's `model.classify`, as the app does (preprocessing, model, calibration and
 warning), exactly as an upload does; a refused photo counts as wrong. Accuracy, and how often the
 right class is among the three the app shows, are reported per label and as the mean over the
 labels that map to Fashion-MNIST classes, so that the mix of labels does not matter. The
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shlex
 import sys
 import time
@@ -39,15 +38,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # app.py sits at the top of the repository, beside this folder
-
-from app import PREDICTION_THREADS, TOP_CLASSES, Answer, classify  # noqa: E402
 from model.calibrate import BINS, confidence_error  # noqa: E402
 from model.photoset import PhotoSet, read_photo_set  # noqa: E402
+from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify  # noqa: E402
 from model.preprocess import ImageError  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: its examples/, images/ and the photos beside it
 
 DEFAULT_DIR = ROOT.parent / "shared" / "real-photos"
 SOURCE_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
@@ -156,16 +154,16 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
 def record(folder: Path, model: TinyVGG, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
     """Merge the figures into a model folder's metrics.json, under "real_photos", and rewrite its card."""
     from model.card import write_card
-    from model.files import write_json
+    from model.metrics import read_metrics, write_metrics
 
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = read_metrics(folder)
     metrics["real_photos"] = found | {
         "right": {label: mapped[label] for label in found["per_label"]},
         "source_url": SOURCE_URL,
         "license": LICENSE,
         "command": shlex.join(["python", "benchmarks/real_photos.py", *argv]),
     }
-    write_json(folder / "metrics.json", metrics)
+    write_metrics(folder, metrics)
     write_card(folder, model)
 
 

@@ -1,9 +1,16 @@
-"""TinyVGG on Fashion-MNIST: data, model, training, reports and the model card.
+"""TinyVGG on Fashion-MNIST: the model, its one prediction path, and the training, report and Hub tools.
 
-`from model import TinyVGG` is the model; each submodule holds one part (`model.preprocess`,
-`model.data`, `model.hub`, ...).
+    from model import TinyVGG, classify
+
+    model = TinyVGG.from_pretrained("USER/REPO")  # or a folder written by train.py
+    answer = classify("photo.jpg", model)        # a path, bytes or a PIL image
+    print(answer.top_classes(), answer.warning)
+
+Each submodule holds one part (`model.predict`, `model.preprocess`, `model.data`, `model.hub`, ...).
 """
 
+from model.predict import Answer, classify
+from model.preprocess import ImageError
 from model.tinyvgg import TinyVGG
 
-__all__ = ["TinyVGG"]
+__all__ = ["Answer", "ImageError", "TinyVGG", "classify"]

@@ -32,10 +32,12 @@ from PIL import Image  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from model.answer import answer_logits  # noqa: E402
+from model import artifacts
 from model.augment import photo_like  # noqa: E402
 from model.card import read_run  # noqa: E402
+from model.metrics import read_metrics, write_metrics  # noqa: E402
 from model.photoset import PhotoSet, read_photo_set  # noqa: E402
+from model.predict import answer_logits  # noqa: E402
 from model.preprocess import FRAME, PHOTO_WAYS, ImageError, prepare_image, to_inputs  # noqa: E402
 from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG, roughness  # noqa: E402
@@ -44,7 +46,6 @@ BINS = 15
 # The share of real garments that reach the whole-frame way (nothing stood out) that are answered
 # rather than refused: chosen on real-photos-large, where the rest is about 1% of all garments.
 FRAME_KEEP = 0.75
-PHOTO_RELIABILITY = "reliability_photos.png"
 # The share of photo-like validation images that pass the warning threshold: chosen on the real
 # photos of benchmarks/real_photos.py, where it warned 6.2% of real garments with an earlier model
 # (0.7% and 2.8% of the two sets with the shipped one).
@@ -309,7 +310,7 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
     from model.data import load_fashion_mnist, split
 
     folder = Path(folder)
-    args = json.loads((folder / "training_args.json").read_text())
+    args = json.loads((folder / artifacts.TRAINING_ARGS).read_text())
     if not args.get("val_size"):
         raise ValueError(f"{folder} was trained without held-out images (--val-size 0): nothing to calibrate on")
     data = load_fashion_mnist(data_dir)
@@ -317,18 +318,15 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
     # Runs from before these options existed made no top views and no random convolutions.
     shares = {name: args.get(name) or 0.0 for name in ("top_view_share", "style_share")}
     calibrated, found, probabilities = calibrate(TinyVGG.from_pretrained(folder), train, val, test, **shares)
-    metrics = json.loads((folder / "metrics.json").read_text()) | found
-    from model.files import write_json
-
+    metrics = read_metrics(folder) | found
     # The photo calibration was cleared with the temperature it builds on: fit it again (--photos), then
     # measure the real photos again (benchmarks/real_photos.py --record), which were measured with it.
     metrics.pop("photo_calibration", None)
     metrics.pop("real_photos", None)
-    write_json(folder / "metrics.json", metrics)
-    plot_reliability(probabilities, test[1], folder / "reliability_diagram.png")
-    (folder / PHOTO_RELIABILITY).unlink(missing_ok=True)
-    # The ONNX graph holds the old temperature: export it again (python -m model.export) to have one.
-    (folder / "model.onnx").unlink(missing_ok=True)
+    write_metrics(folder, metrics)
+    plot_reliability(probabilities, test[1], folder / artifacts.RELIABILITY)
+    # The photo calibration's diagram and the ONNX graph hold the old temperature: redo them to have them.
+    artifacts.remove_stale(folder, artifacts.STALE_AFTER_TRAINING)
     # Weights, config.json and the card, which now reports all this.
     calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
     return found
@@ -342,14 +340,10 @@ def calibrate_photos_folder(folder: str | Path, photos: list[str | Path]) -> dic
     folder = Path(folder)
     photo_sets = [read_photo_set(path) for path in photos]
     calibrated, found, probabilities = calibrate_photos(TinyVGG.from_pretrained(folder), photo_sets)
-    from model.files import write_json
-
-    write_json(
-        folder / "metrics.json", json.loads((folder / "metrics.json").read_text()) | {"photo_calibration": found}
-    )
-    plot_photo_reliability(probabilities, folder / PHOTO_RELIABILITY)
-    # model.onnx carries the config (and so the photo temperature) in its metadata: export it again.
-    (folder / "model.onnx").unlink(missing_ok=True)
+    write_metrics(folder, read_metrics(folder) | {"photo_calibration": found})
+    plot_photo_reliability(probabilities, folder / artifacts.RELIABILITY_PHOTOS)
+    # model.onnx carries the photo temperature in its photo_logits output: export it again.
+    artifacts.remove_stale(folder, artifacts.STALE_AFTER_CALIBRATION)
     calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
     return found
 

@@ -6,19 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_url
 
+from model import artifacts
 from model.config import RECIPE_FIELDS
 from model.files import write_text
+from model.metrics import Metrics, read_metrics
+from model.tinyvgg import TinyVGG
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
-TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "pytorch_model_hub_mixin"]
 # The training options the card lists: the preset and every field that shapes the result.
 HYPERPARAMETERS = ("preset", *RECIPE_FIELDS)
-# The figures train.py draws beside the weights, which the card shows when they travel with it.
-FIGURES = ("confusion_matrix.png", "loss_curves.png", "reliability_diagram.png", "reliability_photos.png")
 DATASET = "zalando-datasets/fashion_mnist"
-PAPER = "https://arxiv.org/abs/1708.07747"
+# The distribution name, for the install line of a repo that carries the package's wheel.
+DISTRIBUTION = "tinyvgg-fashion-mnist"
 
 
 def build_card(
@@ -26,10 +27,13 @@ def build_card(
     *,
     num_parameters: int,
     architecture: str,
-    metrics: dict | None = None,
+    card_data: ModelCardData | None = None,
+    paper_url: str | None = None,
+    metrics: Metrics | None = None,
     training_args: dict | None = None,
-    figures: dict[str, Path] | None = None,
-    onnx: Path | None = None,
+    files: dict[str, Path] | None = None,
+    wheel: str | None = None,
+    revision: str | None = None,
     repo_id: str | None = None,
     folder: str | None = None,
 ) -> ModelCard:
@@ -39,22 +43,27 @@ def build_card(
         config: The model's `config.json` values.
         num_parameters: Its parameter count.
         architecture: Its layers in a few words.
+        card_data: The metadata the model class declares to the mixin (license, tags, library);
+            default: TinyVGG's.
+        paper_url: The paper the model class names; default: TinyVGG's.
         metrics: The run's `metrics.json`, when the model was trained by train.py.
         training_args: The run's `training_args.json`.
-        figures: Figure name -> file, for the figures that travel with the card.
-        onnx: The `model.onnx` (`python -m model.export`) that travels with it, if any.
+        files: Path in the repo -> file, for the run's files that travel with the card
+            (`model.artifacts.run_files`): the card shows the figures and the ONNX use among them.
+        wheel: The file name of the package's wheel that the repo carries under code/, if it does.
+        revision: The branch the repo is pushed to (default: main), for the wheel's URL.
         repo_id: The Hub repo the card will live in: its name and where the snippets load from.
         folder: Else, the local folder the snippets load from.
     """
     name = repo_id.split("/")[-1] if repo_id else "TinyVGG on Fashion-MNIST"
+    files = files or {}
+    declared = TinyVGG._hub_mixin_info
+    card_data, paper_url = card_data or declared.model_card_data, paper_url or declared.paper_url
     data = ModelCardData(
+        **card_data.to_dict(),
         model_name=name,
-        library_name="pytorch",
-        license="mit",
-        tags=TAGS,
         datasets=[DATASET],
         metrics=["accuracy"],
-        pipeline_tag="image-classification",
         eval_results=[
             EvalResult(
                 task_type="image-classification",
@@ -78,10 +87,12 @@ def build_card(
         on_hub=repo_id is not None,
         architecture=architecture,
         num_parameters=num_parameters,
-        figures=set(figures or ()),
-        onnx=onnx is not None,
-        paper=PAPER,
+        figures={name for name in artifacts.FIGURES if name in files},
+        onnx=artifacts.ONNX in files,
+        paper=paper_url,
         config=config,
+        distribution=DISTRIBUTION,
+        wheel_url=hf_hub_url(repo_id, f"{artifacts.CODE}/{wheel}", revision=revision) if repo_id and wheel else None,
     )
     if metrics:
         values |= dict(
@@ -97,7 +108,8 @@ def build_card(
             train_seconds=metrics["train_seconds"],
             train_images_per_second=metrics["train_images_per_second"],
             epochs=len(metrics["history"]),
-            device=metrics["environment"]["device"],
+            device=metrics["environment"]["device"]
+            + (f" ({cpu})" if (cpu := metrics["environment"].get("cpu")) else ""),
             # What --precision resolved to; older runs did not record it.
             precision_used=metrics["environment"].get("precision"),
             train_count=metrics["data"]["train_images"],
@@ -105,36 +117,36 @@ def build_card(
             test_count=metrics["data"]["test_images"],
             data_source=metrics["data"]["source"],
             data_sha256=metrics["data"]["sha256"],
-            versions={k: v for k, v in metrics["environment"].items() if k not in ("device", "precision")},
+            versions={k: v for k, v in metrics["environment"].items() if k not in ("device", "precision", "cpu")},
         )
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
 
 
 def read_run(folder: str | Path) -> dict[str, Any]:
-    """What a folder written by train.py tells its card: metrics, training options and figures.
+    """What a folder written by train.py tells its card: metrics, training options and the files that travel with it.
 
-    The result is `model_card_kwargs` for `TinyVGG.save_pretrained` and `push_to_hub`.
+    The result is `model_card_kwargs` for `TinyVGG.save_pretrained` and `push_to_hub`, which copy
+    and publish its `files`, as `python -m model.hub push` does.
     """
     folder = Path(folder)
+    training_args = folder / artifacts.TRAINING_ARGS
     return dict(
-        metrics=_read_json(folder / "metrics.json"),
-        training_args=_read_json(folder / "training_args.json"),
-        figures={name: folder / name for name in FIGURES if (folder / name).is_file()},
-        onnx=folder / "model.onnx" if (folder / "model.onnx").is_file() else None,
+        metrics=read_metrics(folder) if (folder / artifacts.METRICS).is_file() else None,
+        training_args=json.loads(training_args.read_text()) if training_args.is_file() else None,
+        files=artifacts.run_files(folder),
     )
 
 
-def render_card(folder: str | Path, model: Any, repo_id: str | None = None) -> ModelCard:
-    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder."""
-    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
+def render_card(folder: str | Path, model: Any, repo_id: str | None = None, **card_kwargs: Any) -> ModelCard:
+    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder.
+
+    `card_kwargs` go to `build_card` (`wheel`, `revision`).
+    """
+    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix(), **card_kwargs)
 
 
 def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:
     """(Re)write `folder/README.md` with `render_card`."""
-    path = Path(folder) / "README.md"
+    path = Path(folder) / artifacts.CARD
     write_text(path, str(render_card(folder, model, repo_id)))
     return path
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None

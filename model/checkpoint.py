@@ -16,8 +16,6 @@ from torch import nn
 
 from model.files import atomic_path
 
-CHECKPOINT_NAME = "checkpoint.pt"
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or belongs to a different run."""

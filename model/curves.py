@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tensorboardX import SummaryWriter
 
-LOG_DIR = "tensorboard"
+from model import artifacts
+
 # metrics.json's history key -> the TensorBoard tag it is drawn under.
 TAGS = {
     "train_loss": "loss/train",
@@ -31,7 +32,7 @@ class CurveLog:
     """
 
     def __init__(self, output_dir: str | Path, *, resume: bool) -> None:
-        self.folder = Path(output_dir) / LOG_DIR
+        self.folder = Path(output_dir) / artifacts.TENSORBOARD
         self.resume = resume
         self.writer: SummaryWriter | None = None
 

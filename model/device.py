@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 import torch
 
 
@@ -35,6 +39,18 @@ def native_bf16(device: torch.device) -> bool:
     if capabilities.get("architecture") == "x86_64":
         return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()  # Arm: the BF16 extension
+
+
+def processor_name() -> str:
+    """The CPU as a person would name it, with its core count: timings mean little without it."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():  # Linux: platform.processor() only says x86_64
+        models = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        name = models[0] if models else name
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:

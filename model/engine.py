@@ -6,7 +6,7 @@ import dataclasses
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,13 +15,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from model import artifacts
 from model.augment import augmented
-from model.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from model.config import TrainConfig
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.config import TRAIN_MEAN, TRAIN_STD, TrainConfig
 from model.device import precision_dtype
 from model.distributed import Distributed
 from model.preprocess import to_inputs
 from model.signals import stop_on_signals
+from model.tinyvgg import TinyVGG
 
 # The pace of training is timed over these steps of an epoch, once oneDNN has built its kernels.
 PACE_STEPS = (10, 60)
@@ -57,6 +59,29 @@ class FitResult:
     train_images: int = 0
 
 
+def build_model(config: TrainConfig, class_names: Sequence[str]) -> TinyVGG:
+    """The untrained TinyVGG that a resolved `config` describes, with one output per class name."""
+    return TinyVGG(
+        hidden_units=config.hidden_units,
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        batch_norm=config.batch_norm,
+        dropout=config.dropout,
+        input_mean=TRAIN_MEAN if config.normalize else 0.0,
+        input_std=TRAIN_STD if config.normalize else 1.0,
+    )
+
+
+def augmentation(config: TrainConfig) -> dict[str, str | float]:
+    """`train_one_epoch`'s augmentation arguments, as a resolved `config` sets them: the recipe's one source."""
+    return dict(
+        augment=config.augment,
+        photo_share=config.photo_share,
+        top_view_share=config.top_view_share,
+        style_share=config.style_share,
+    )
+
+
 class TrainingInterrupted(Exception):
     """SIGINT or SIGTERM arrived; the state was saved to `checkpoint`."""
 
@@ -77,10 +102,10 @@ def train_one_epoch(
     state: EpochState,
     seed: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    augment: str = "none",
-    photo_share: float = 0.0,
-    top_view_share: float = 0.0,
-    style_share: float = 0.0,
+    augment: str,
+    photo_share: float,
+    top_view_share: float,
+    style_share: float,
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -231,7 +256,7 @@ def fit(
             f"--batch-size {config.batch_size} is the global batch; "
             f"it must divide evenly over {group.world_size} processes"
         )
-    checkpoint_path = output_dir / CHECKPOINT_NAME
+    checkpoint_path = output_dir / artifacts.CHECKPOINT
     # channels_last is much faster for convolutions on CPU (oneDNN) and on recent GPUs.
     memory_format = torch.channels_last
     model.to(device=device, memory_format=memory_format)
@@ -290,10 +315,7 @@ def fit(
                 state=state,
                 seed=config.seed,
                 scheduler=scheduler,
-                augment=config.augment,
-                photo_share=config.photo_share,
-                top_view_share=config.top_view_share,
-                style_share=config.style_share,
+                **augmentation(config),
                 memory_format=memory_format,
                 autocast_dtype=precision,
                 should_stop=stop,

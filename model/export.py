@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime
 import torch
 
+from model import artifacts
 from model.card import write_card
 from model.data import DataError, load_fashion_mnist
 from model.files import atomic_path
@@ -29,7 +30,6 @@ from model.loading import load_folder
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 
-ONNX_NAME = "model.onnx"
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
 PHOTO_OUTPUT_NAME = "photo_logits"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_folder(args.folder)
         # The check needs the test set: find that out before spending seconds on the export.
         inputs = to_inputs(load_fashion_mnist(args.data_dir).test_images)
-        path = Path(args.folder) / ONNX_NAME
+        path = Path(args.folder) / artifacts.ONNX
         # Export and check under a temporary name, so a failed check leaves any previous model.onnx as it was.
         with atomic_path(path) as tmp:
             export(model, tmp, opset=args.opset)
@@ -177,9 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {path} (opset {args.opset}, {path.stat().st_size / 1024:.0f} KiB)")
-    if (Path(args.folder) / "README.md").is_file():
-        write_card(args.folder, model)  # the card now shows how to run model.onnx
-        print(f"updated {Path(args.folder) / 'README.md'}")
+    if (Path(args.folder) / artifacts.CARD).is_file():
+        print(f"updated {write_card(args.folder, model)}")  # the card now shows how to run model.onnx
     return 0
 
 

@@ -1,26 +1,74 @@
 """Publish a trained folder on the Hugging Face Hub, and the command line to push and pull models.
 
-    python -m model.hub push DIR REPO_ID [--private] [--revision BRANCH] [--commit-message MSG]
+    python -m model.hub push DIR REPO_ID [--private] [--revision BRANCH] [--commit-message MSG] [--no-wheel]
     python -m model.hub pull REPO_ID[@REVISION] [--revision REVISION]
 
-The token comes from $HF_TOKEN or the stored login (`hf auth login`); it is never printed.
+A push publishes what `TinyVGG.push_to_hub` does (weights, config.json, the card and the run's files,
+model.artifacts.run_files) and, from a checkout, the package's wheel under code/, so that the card's
+install line gives anyone the code that loads and uses the model. The token comes from $HF_TOKEN or the
+stored login (`hf auth login`); it is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from model import artifacts
 from model.card import render_card
 from model.hub_errors import HubError, describe_error
 from model.loading import load_folder, load_pretrained
 
-# What a trained folder publishes: everything train.py writes except the checkpoint (the card
-# is rendered anew for the repo): weights, JSON, figures, ONNX weights and TensorBoard logs.
-PUSHED_PATTERNS = ("model.safetensors", "*.json", "*.png", "*.onnx", "tensorboard/events.out.tfevents.*")
+# The checkout the package is installed from (editable), whose pyproject.toml builds the wheel.
+CHECKOUT = Path(__file__).resolve().parent.parent
+# What the wheel is built from: the package and what pyproject.toml names beside it.
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "model")
+
+
+def build_wheel(out_dir: str | Path) -> Path:
+    """Build the package's wheel into `out_dir` from the checkout and return it.
+
+    It is built from a copy of the package and pyproject.toml, so no build folder lands in the checkout.
+
+    Raises:
+        HubError: The package is not installed from a checkout (there is no pyproject.toml to
+            build from), or the build failed.
+    """
+    if not (CHECKOUT / "pyproject.toml").is_file():
+        raise HubError(
+            f"no pyproject.toml beside the package in {CHECKOUT}: the wheel is built from a checkout of the project. "
+            "Push from a checkout, or pass --no-wheel."
+        )
+    with tempfile.TemporaryDirectory(prefix="tinyvgg-wheel-") as tmp:
+        source = Path(tmp) / "source"
+        source.mkdir()
+        for name in WHEEL_SOURCES:
+            if (CHECKOUT / name).is_dir():
+                ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", artifacts.CHECKPOINT)
+                shutil.copytree(CHECKOUT / name, source / name, ignore=ignore)
+            else:
+                shutil.copy2(CHECKOUT / name, source / name)
+        # --no-build-isolation: setuptools (a build requirement in [dev]) is already here, no download needed.
+        build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, source]
+        result = subprocess.run(build, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if result.returncode != 0 or len(wheels) != 1:
+            raise HubError(f"building the package's wheel failed: {result.stderr.strip()[-2000:]}")
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(wheels[0], Path(out_dir) / wheels[0].name))
+
+
+@functools.cache
+def _wheel_for_this_process() -> Path:
+    """One wheel per process: the package does not change under a running command."""
+    return build_wheel(tempfile.mkdtemp(prefix="tinyvgg-wheel-"))
 
 
 def push(
@@ -31,27 +79,25 @@ def push(
     revision: str | None = None,
     commit_message: str | None = None,
     token: str | None = None,
+    wheel: bool = True,
 ) -> str:
     """Upload a trained folder to `repo_id` in one commit and return the repo URL.
 
-    The card is the one `model.push_to_hub` publishes (`TinyVGG.generate_model_card`), rendered
-    for `repo_id` so that its usage snippet loads from the Hub, and uploaded from memory: the
-    local folder is never modified.
+    The files are those `model.push_to_hub(repo_id, model_card_kwargs=read_run(folder))` publishes:
+    weights, config.json, the run's files and the card (`TinyVGG.generate_model_card`), rendered
+    for `repo_id` so that its snippets load from the Hub and uploaded from memory: the local folder
+    is never modified. With `wheel`, the package's wheel goes under code/ and the card gives the
+    line that installs it from there.
     """
     folder = Path(folder)
     model = load_folder(folder)
-    files = sorted(
-        p
-        for pattern in PUSHED_PATTERNS
-        for p in folder.glob(pattern)
-        # Hidden files are the half-written temporaries of a killed command.
-        if p.name != "README.md" and not p.name.startswith(".")
-    )
-    card = str(render_card(folder, model, repo_id=repo_id)).encode()
-    operations = [
-        CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files
-    ]
-    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card))
+    files = {name: folder / name for name in (artifacts.WEIGHTS, artifacts.CONFIG)} | artifacts.run_files(folder)
+    built = _wheel_for_this_process() if wheel else None
+    if built:
+        files[f"{artifacts.CODE}/{built.name}"] = built
+    card = render_card(folder, model, repo_id=repo_id, wheel=built and built.name, revision=revision)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
+    operations.append(CommitOperationAdd(path_in_repo=artifacts.CARD, path_or_fileobj=str(card).encode()))
 
     api = HfApi(token=token)
     try:
@@ -80,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--private", action="store_true", help="create the repo private (default: public)")
     p.add_argument("--revision", help="branch to commit to; created from main if needed (default: main)")
     p.add_argument("--commit-message", help="(default: 'Upload TinyVGG (N parameters)')")
+    p.add_argument(
+        "--no-wheel",
+        action="store_true",
+        help="do not upload the package's wheel under code/ (default: upload it, built from this checkout)",
+    )
     p = commands.add_parser("pull", help="download a model (into the Hub cache) and describe it")
     p.add_argument("repo_id", help="user/name[@revision], or a local folder")
     p.add_argument("--revision", help="branch, tag or commit (default: main)")
@@ -93,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 private=args.private,
                 revision=args.revision,
                 commit_message=args.commit_message,
+                wheel=not args.no_wheel,
             )
             print(url)
         else:

@@ -16,7 +16,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from model.tinyvgg import WEIGHTS_FILE
+from model import artifacts
 
 LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"
 
@@ -47,7 +47,7 @@ def describe_error(err: Exception, repo_id: str, revision: str | None, *, action
             "or pass a local folder such as model/pretrained."
         )
     if isinstance(err, EntryNotFoundError):
-        return f"{where} has no {WEIGHTS_FILE}. Is it a TinyVGG repository pushed by this project?"
+        return f"{where} has no {artifacts.WEIGHTS}. Is it a TinyVGG repository pushed by this project?"
     if isinstance(err, LocalTokenNotFoundError):
         return f"No Hugging Face token found: {LOGIN_HINT}."
     if isinstance(err, HFValidationError):

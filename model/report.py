@@ -7,7 +7,6 @@ shipped model and the dataset.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
+from model import artifacts  # noqa: E402
 from model.files import atomic_path  # noqa: E402
+from model.metrics import read_metrics  # noqa: E402
 
 
 def per_class_scores(labels: torch.Tensor, predictions: torch.Tensor, class_names: Sequence[str]) -> dict:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_image_grid(data.train_images[picked], [names[i] for i in data.train_labels[picked]], out / "input_samples.png")
 
     scored = evaluate(model, data.test_images, data.test_labels)
-    plot_confusion_matrix(data.test_labels, scored.predictions, names, out / "confusion_matrix.png")
+    plot_confusion_matrix(data.test_labels, scored.predictions, names, out / artifacts.CONFUSION_MATRIX)
 
     picked = sample_indices(18, len(data.test_images), args.seed)
     truth = data.test_labels[picked]
@@ -133,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         colors=["green" if g == t else "red" for g, t in zip(guess, truth)],
     )
 
-    metrics = json.loads((Path(args.model) / "metrics.json").read_text())
-    plot_loss_curves(metrics["history"], out / "loss_curves.png")
+    plot_loss_curves(read_metrics(args.model)["history"], out / artifacts.LOSS_CURVES)
     print(f"test accuracy {scored.accuracy:.2%}; figures written to {out}/")
     return 0
 

@@ -2,6 +2,7 @@
 
     python -m model.space build OUT_DIR [--model REPO_ID[@REVISION]] [--title TITLE]
     python -m model.space push OUT_DIR SPACE_ID [--private]
+    python -m model.space requirements     # the app's requirements.txt, from pyproject.toml and constraints.txt
 
 Without --model the bundle carries the shipped weights; with it, the Space downloads that
 model repo (preloaded when the Space is built). The token rules and error messages are those of
@@ -12,47 +13,42 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import shutil
 import sys
+import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
+from model import artifacts
 from model.card import DATASET
 from model.hub_errors import HubError, describe_error
-from model.loading import MODEL_FILES, load_folder
-from model.tinyvgg import WEIGHTS_FILE
+from model.loading import load_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(__file__).resolve().parent
 # What app.py imports of the package, and nothing more: no training, dataset, card or push code.
 SPACE_MODULES = (
     "__init__.py",
-    "answer.py",
+    "artifacts.py",
     "classes.py",
     "explain.py",
     "files.py",
     "hub_errors.py",
     "loading.py",
+    "metrics.py",
+    "predict.py",
     "preprocess.py",
     "tinyvgg.py",
 )
-# The bundle's requirements; gradio itself comes from the front matter's sdk_version.
-REQUIREMENTS = (
-    "torch",
-    "huggingface-hub",
-    "httpx2",
-    "safetensors",
-    "numpy",
-    "opencv-python-headless",
-    "pillow",
-    "matplotlib",
-    "mcp",
-)
+# Where the app's requirements come from: pyproject.toml's dependencies and [app] extra, pinned by
+# constraints.txt (the versions the tests run with).
+PYPROJECT = ROOT / "pyproject.toml"
+CONSTRAINTS = ROOT / "constraints.txt"
 # Spaces run on CPU: PyTorch's CPU wheels (about 200 MB) instead of the default CUDA build (several GB).
 TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
-SHIPPED_FILES = (WEIGHTS_FILE, *MODEL_FILES)
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 
 
@@ -81,7 +77,7 @@ def space_card(model_id: str | None, title: str, commit: str | None = None) -> S
     )
     if model_id:
         # Downloaded when the Space is built, not at every start: "REPO FILES [COMMIT]".
-        data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(SHIPPED_FILES), commit]))]
+        data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(artifacts.SPACE_FILES), commit]))]
     source = f"the Hub model [{repo_id}](https://huggingface.co/{repo_id})" if model_id else "its own weights"
     template = (
         "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA Gradio app that classifies photos of clothing with a "
@@ -91,17 +87,41 @@ def space_card(model_id: str | None, title: str, commit: str | None = None) -> S
     return SpaceCard.from_template(data, template_str=template, title=title, source=source)
 
 
-def requirements() -> str:
-    """The packages the app imports, pinned to the versions installed here (which pyproject.toml allows)."""
-    # A local build tag such as +cu130 names the wheel's origin, not the release.
-    lines = [f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS]
+def requirements(*, gradio: bool = True) -> str:
+    """requirements.txt for the app: pyproject.toml's dependencies and [app] extra, at constraints.txt's versions.
+
+    `make requirements` writes the checkout's requirements.txt with it; a Space bundle's leaves gradio
+    out (`gradio=False`): the Space installs the one its front matter's sdk_version names.
+
+    Raises:
+        HubError: A package the app needs has no exact version in constraints.txt.
+    """
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    names = [_name(r) for r in [*project["dependencies"], *project["optional-dependencies"]["app"]]]
+    pins = dict(_pin(line) for line in CONSTRAINTS.read_text().splitlines() if _pin(line))
+    missing = [name for name in names if name not in pins]
+    if missing:
+        raise HubError(f"{CONSTRAINTS} pins no version of {', '.join(missing)}: run `make constraints`.")
+    lines = [f"{name}=={pins[name]}" for name in dict.fromkeys(names) if gradio or name != "gradio"]
+    source = (
+        "make requirements" if gradio else "python -m model.space build; gradio comes from sdk_version in README.md"
+    )
     return (
-        "# Written by `python -m model.space build`; gradio comes from sdk_version in README.md.\n"
-        + TORCH_CPU_INDEX
-        + "\n"
+        f"# Written by `{source}`, from pyproject.toml and constraints.txt.\n{TORCH_CPU_INDEX}\n"
         + "\n".join(lines)
         + "\n"
     )
+
+
+def _name(requirement: str) -> str:
+    """The normalised project name of a requirement such as `opencv-python-headless>=4.9`."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group(0)).lower()
+
+
+def _pin(line: str) -> tuple[str, str] | None:
+    """(name, version) of a `name==version` line of constraints.txt, else None."""
+    name, sep, version = line.partition("#")[0].strip().partition("==")
+    return (_name(name), version.strip()) if sep else None
 
 
 def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
@@ -129,13 +149,13 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
         shutil.copy2(PACKAGE / name, out / "model" / name)
     if model_id is None:
         (out / "model" / "pretrained").mkdir()
-        for name in SHIPPED_FILES:
+        for name in artifacts.SPACE_FILES:
             shutil.copy2(pretrained / name, out / "model" / "pretrained" / name)
     else:
         (out / "model_id.txt").write_text(model_id + "\n")
     shutil.copy2(ROOT / "app.py", out / "app.py")
     shutil.copytree(ROOT / "examples", out / "examples")
-    (out / "requirements.txt").write_text(requirements())
+    (out / "requirements.txt").write_text(requirements(gradio=False))
     (out / "README.md").write_text(str(space_card(model_id, title, commit)), encoding="utf-8")
     return out
 
@@ -189,9 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out_dir", help="a folder written by `build`")
     p.add_argument("space_id", help="user/name of the Space")
     p.add_argument("--private", action="store_true", help="create the Space private (default: public)")
+    p = commands.add_parser("requirements", help="print the app's requirements.txt (make requirements writes it)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
+        if args.command == "requirements":
+            print(requirements(), end="")
+        elif args.command == "build":
             out = build(args.out_dir, args.model, args.title)
             print(f"Space bundle written to {out}/; push it with: python -m model.space push {out} USER/NAME")
         else:

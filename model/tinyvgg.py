@@ -11,25 +11,30 @@ from typing import Any
 
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.constants import CONFIG_NAME, SAFETENSORS_SINGLE_FILE
 from safetensors.torch import load_model, save_file
 from torch import nn
 
+from model import artifacts
 from model.classes import CLASS_NAMES
 from model.files import atomic_path, write_json
 
 # The files of a saved model: its weights and the arguments that rebuild it.
-WEIGHTS_FILE = SAFETENSORS_SINGLE_FILE  # model.safetensors
-CONFIG_FILE = CONFIG_NAME  # config.json
 
 # Energy lost per unit of roughness beyond the training images' largest: 0.1 more than the
 # largest costs 10, more than the whole range of garments' energies.
 ROUGHNESS_PENALTY = 100.0
 
 
-# The card's metadata (library, license, tags) is set in model/card.py, which generate_model_card
-# renders; the mixin's class keywords for them would only feed the generic card it replaces.
-class TinyVGG(nn.Module, PyTorchModelHubMixin):
+# The card's metadata: the mixin writes it into every card it saves or pushes, which is ours (generate_model_card).
+class TinyVGG(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="pytorch",
+    license="mit",
+    pipeline_tag="image-classification",
+    tags=["image-classification", "fashion-mnist", "tinyvgg"],
+    paper_url="https://arxiv.org/abs/1708.07747",  # Fashion-MNIST's; the project has no public code host to name
+):
     """Two blocks of conv3x3-ReLU-conv3x3-ReLU-maxpool2, then one linear layer.
 
     `TinyVGG()` is exactly the model of the original notebook (10 channels, 7,740
@@ -165,21 +170,22 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         """Write weights, config.json and the model card (`model.card.build_card`) into `save_directory`.
 
         `model_card_kwargs` holds what the card reports beyond the model itself: `metrics`,
-        `training_args`, `figures` (name -> file) and `onnx` (a model.onnx file), copied beside
-        the card, which shows them, and
+        `training_args`, `files` (path in the repo -> file: metrics, figures, ONNX weights, TensorBoard
+        logs), copied beside the card, which shows them, and
         `repo_id` (the Hub repo the card is for) or `folder` (where its snippets load from;
         default: `save_directory`).
-        `model.card.read_run(folder)` collects them from a folder written by train.py.
+        `model.card.read_run(folder)` collects them from a folder written by train.py, so that
+        `model.push_to_hub(repo_id, model_card_kwargs=read_run(folder))` publishes what
+        `python -m model.hub push folder repo_id` does.
         """
         save_directory = Path(save_directory)
         card_kwargs = {"folder": save_directory.as_posix(), **(model_card_kwargs or {})}
         save_directory.mkdir(parents=True, exist_ok=True)
-        files = dict(card_kwargs.get("figures") or {})
-        if card_kwargs.get("onnx"):
-            files["model.onnx"] = card_kwargs["onnx"]
-        for name, path in files.items():
-            if not (save_directory / name).exists() or not (save_directory / name).samefile(path):
-                shutil.copyfile(path, save_directory / name)
+        for name, path in (card_kwargs.get("files") or {}).items():
+            target = save_directory / name
+            if not target.exists() or not target.samefile(path):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
         return super().save_pretrained(save_directory, model_card_kwargs=card_kwargs, **kwargs)
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs) -> str:
@@ -193,19 +199,25 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         # Imported here: the app and the Space load models but never write cards, so they ship without it.
         from model.card import build_card
 
+        info = self._hub_mixin_info
         return build_card(
-            self.config, num_parameters=self.num_parameters, architecture=self.architecture, **card_kwargs
+            self.config,
+            num_parameters=self.num_parameters,
+            architecture=self.architecture,
+            card_data=info.model_card_data,
+            paper_url=info.paper_url,
+            **card_kwargs,
         )
 
     def _save_pretrained(self, save_directory: Path) -> None:
         # .contiguous(): weights trained in channels_last memory format are saved in the standard layout.
         state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
-        with atomic_path(save_directory / WEIGHTS_FILE) as tmp:
+        with atomic_path(save_directory / artifacts.WEIGHTS) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt"})
-        write_json(save_directory / CONFIG_FILE, self._hub_mixin_config)
+        write_json(save_directory / artifacts.CONFIG, self._hub_mixin_config)
         # The mixin writes its card only where no README.md exists, so an old card would survive a
         # re-save: remove it, and the mixin renders ours (generate_model_card) with the new numbers.
-        (save_directory / "README.md").unlink(missing_ok=True)
+        (save_directory / artifacts.CARD).unlink(missing_ok=True)
 
     @classmethod
     def _from_pretrained(
@@ -224,16 +236,16 @@ class TinyVGG(nn.Module, PyTorchModelHubMixin):
         # The mixin defaults to non-strict loading and falls back to a pickled
         # `pytorch_model.bin`; we only ever read safetensors, with every key checked.
         if os.path.isdir(model_id):
-            weights = Path(model_id) / WEIGHTS_FILE
+            weights = Path(model_id) / artifacts.WEIGHTS
             if not weights.is_file():
                 raise FileNotFoundError(
-                    f"{weights} not found: a TinyVGG folder needs {WEIGHTS_FILE} next to config.json "
+                    f"{weights} not found: a TinyVGG folder needs {artifacts.WEIGHTS} next to config.json "
                     "(train one with `python train.py`)"
                 )
         else:
             weights = hf_hub_download(
                 repo_id=model_id,
-                filename=WEIGHTS_FILE,
+                filename=artifacts.WEIGHTS,
                 revision=revision,
                 cache_dir=cache_dir,
                 force_download=force_download,

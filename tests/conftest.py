@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from tests.app_server import free_port, start_app, stop  # stdlib only, so it may come before the settings below
+from benchmarks.app_server import free_port, start_app, stop  # stdlib only, so it may come before the settings below
 
 # huggingface_hub reads its environment once, when first imported, so the local test Hub is
 # configured here, before any test module imports it. Subprocesses inherit the same settings.

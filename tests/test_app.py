@@ -20,10 +20,12 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app
+from benchmarks.app_server import free_port, start_app, stop
+from benchmarks.bad_images import EXPECTED, make_cases
 from model.hub import push
+from model.loading import load_model
+from model.predict import classify
 from model.preprocess import ImageError
-from tests.app_server import free_port, start_app, stop
-from tests.bad_images import EXPECTED, make_cases
 from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "examples").glob("*"))
@@ -59,7 +61,7 @@ def test_classify_is_the_one_path_predict_and_the_buttons_take():
     photo = ROOT / "examples" / "phone-dress.jpg"
     model = app.default_model().model
 
-    answer = app.classify(photo, model)
+    answer = classify(photo, model)
 
     assert torch.equal(answer.pixels, prepare(photo)), "the 28x28 image the preview and heatmap will show"
     assert answer.label == app.predict(photo)
@@ -246,7 +248,7 @@ def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
 
 
 def test_about_this_model_says_what_the_percentage_means_with_the_recorded_figures():
-    loaded = app.load_app_model(str(ROOT / "model" / "pretrained"))
+    loaded = load_model(str(ROOT / "model" / "pretrained"))
     photos = json.loads((ROOT / "model" / "pretrained" / "metrics.json").read_text())["photo_calibration"]
 
     facts = app._model_facts(loaded)

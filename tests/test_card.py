@@ -12,6 +12,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from model.card import build_card, read_run
+from model.predict import classify
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
@@ -71,20 +72,28 @@ def test_figures_appear_in_the_card_only_where_they_travel_with_it(trained):
     model = TinyVGG.from_pretrained(trained)
 
     with_figures = model.generate_model_card(**run)
-    without = model.generate_model_card(**{**run, "figures": {}})
+    without = model.generate_model_card(**{**run, "files": {}})
 
-    assert set(run["figures"]) == {"confusion_matrix.png", "loss_curves.png"}  # no held-out images: no calibration
+    assert {n for n in run["files"] if n.endswith(".png")} == {"confusion_matrix.png", "loss_curves.png"}  # no val
     assert "![Confusion matrix](confusion_matrix.png)" in with_figures.text
     assert ".png" not in without.text
 
 
 @pytest.mark.slow
-def test_the_model_module_does_not_import_the_card_or_the_dataset_code():
+def test_the_model_module_does_not_import_the_card_the_training_or_the_dataset_code():
     code = "import sys, model.tinyvgg; print(sorted(m for m in sys.modules if m.startswith(('model.', 'torchvision'))))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
-    assert eval(result.stdout) == ["model.classes", "model.files", "model.tinyvgg"]
+    # The package's __init__ brings the prediction path; nothing of the card, training, data or Hub push.
+    assert eval(result.stdout) == [
+        "model.artifacts",
+        "model.classes",
+        "model.files",
+        "model.predict",
+        "model.preprocess",
+        "model.tinyvgg",
+    ]
 
 
 @pytest.mark.slow
@@ -120,9 +129,14 @@ def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     shutil.copytree(trained, folder)
     card = TinyVGG.from_pretrained(folder).generate_model_card(**read_run(folder), folder=folder.as_posix())
     (snippet,) = re.findall(r"```python\n(.*?)```", card.text, flags=re.S)
+    shutil.copy(ROOT / "tests" / "photos" / "dress-on-rug.jpg", tmp_path / "photo.jpg")  # the snippet's photo
 
-    result = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
-    predicted = eval(result.stdout.strip().splitlines()[-1])  # the snippet prints a list of class names
+    answer_line, names_line = result.stdout.strip().splitlines()[-2:]
+    top = eval(answer_line[: answer_line.rindex("]") + 1])  # the photo's three most likely classes, then the warning
+    expected = classify(tmp_path / "photo.jpg", TinyVGG.from_pretrained(folder))
+    assert top == expected.top_classes() and len(top) == 3
+    predicted = eval(names_line)  # then a class name for each of the four random images
     assert len(predicted) == 4 and set(predicted) <= set(TinyVGG.from_pretrained(folder).class_names)

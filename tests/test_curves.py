@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from tensorboardX.proto.event_pb2 import Event
 
-from model.curves import LOG_DIR, TAGS, CurveLog
+from model import artifacts
+from model.curves import TAGS, CurveLog
 
 
 def read_scalars(folder: Path) -> dict[str, dict[int, float]]:
@@ -36,7 +37,7 @@ def test_each_epoch_is_drawn_under_its_tag_at_its_step(tmp_path):
     log(record(2, 0.5))
     log.close()
 
-    scalars = read_scalars(tmp_path / LOG_DIR)
+    scalars = read_scalars(tmp_path / artifacts.TENSORBOARD)
 
     assert scalars[TAGS["train_loss"]] == {1: 0.75, 2: 0.5}
     assert scalars[TAGS["lr"]] == pytest.approx({1: 0.1, 2: 0.05})
@@ -50,7 +51,7 @@ def test_a_run_that_ends_before_its_first_epoch_leaves_the_old_curves_alone(tmp_
 
     CurveLog(tmp_path, resume=False).close()  # e.g. refused at its start: another recipe's checkpoint
 
-    assert read_scalars(tmp_path / LOG_DIR)[TAGS["train_loss"]] == pytest.approx({1: 0.9})
+    assert read_scalars(tmp_path / artifacts.TENSORBOARD)[TAGS["train_loss"]] == pytest.approx({1: 0.9})
 
 
 def test_a_fresh_run_replaces_the_old_curves_and_a_resumed_one_adds_to_them(tmp_path):
@@ -60,10 +61,10 @@ def test_a_fresh_run_replaces_the_old_curves_and_a_resumed_one_adds_to_them(tmp_
     resumed = CurveLog(tmp_path, resume=True)
     resumed(record(2, 0.8))
     resumed.close()
-    assert read_scalars(tmp_path / LOG_DIR)[TAGS["train_loss"]] == pytest.approx({1: 0.9, 2: 0.8})
+    assert read_scalars(tmp_path / artifacts.TENSORBOARD)[TAGS["train_loss"]] == pytest.approx({1: 0.9, 2: 0.8})
 
     fresh = CurveLog(tmp_path, resume=False)
     fresh(record(1, 0.7))
     fresh.close()
 
-    assert read_scalars(tmp_path / LOG_DIR)[TAGS["train_loss"]] == pytest.approx({1: 0.7})
+    assert read_scalars(tmp_path / artifacts.TENSORBOARD)[TAGS["train_loss"]] == pytest.approx({1: 0.7})

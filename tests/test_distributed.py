@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import CHECKPOINT_NAME
+from model import artifacts
 from tests.conftest import ROOT
 
 SUBSET = ["--hidden-units", "8,8", "--limit-train", "6000", "--val-size", "500", "--limit-test", "1000"]
@@ -88,16 +88,16 @@ def test_an_interrupted_two_process_run_resumes_and_completes(tmp_path, fashion_
             break
     proc.communicate(timeout=120)
     assert proc.returncode != 0
-    assert (tmp_path / CHECKPOINT_NAME).exists()
+    assert (tmp_path / artifacts.CHECKPOINT).exists()
     assert not (tmp_path / "metrics.json").exists()
-    saved = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    saved = (tmp_path / artifacts.CHECKPOINT).read_bytes()
 
     # One process would draw other batches than the two that started the run: refused, checkpoint kept.
     alone = launch([sys.executable, "train.py"], tmp_path, "--resume")
     _, err = alone.communicate(timeout=300)
     assert alone.returncode != 0
     assert "written by 2 processes, and this run has 1 process" in err
-    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == saved
+    assert (tmp_path / artifacts.CHECKPOINT).read_bytes() == saved
 
     stdout, _ = finish(launch(TORCHRUN, tmp_path, "--resume"))
 
@@ -143,7 +143,7 @@ def test_a_worker_that_dies_takes_the_run_down_instead_of_hanging(tmp_path, fash
         if line.startswith("epoch 1/3"):
             epoch_seconds = float(re.search(r"\| ([\d.]+)s\b", line)[1])
             break
-    checkpoint = tmp_path / CHECKPOINT_NAME
+    checkpoint = tmp_path / artifacts.CHECKPOINT
     while not checkpoint.exists():
         assert proc.poll() is None, "the run ended before writing its first checkpoint"
         time.sleep(0.01)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from model.augment import flip_and_shift
 from model.config import TrainConfig
 from model.device import native_bf16, precision_dtype, resolve_precision, select_device
-from model.engine import EpochState, evaluate, make_optimizer, train_one_epoch
+from model.engine import EpochState, augmentation, evaluate, make_optimizer, train_one_epoch
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -75,6 +75,7 @@ def test_one_epoch_on_real_images_lowers_the_loss(fashion_mnist):
         batch_size=32,
         state=EpochState(epoch=1),
         seed=0,
+        **augmentation(config),
         on_pace=lambda seconds_per_step, step: paces.append((seconds_per_step, step)),
     )
 
@@ -101,6 +102,7 @@ def test_training_stops_after_the_batch_in_which_it_is_asked_to(fashion_mnist):
         batch_size=32,
         state=EpochState(epoch=1),
         seed=0,
+        **augmentation(config),
         should_stop=lambda: calls.append(1) or len(calls) >= 3,
     )
 
@@ -124,6 +126,7 @@ def _epoch_with_dtypes(images, labels, autocast_dtype):
         batch_size=32,
         state=EpochState(epoch=1),
         seed=0,
+        **augmentation(config),
         autocast_dtype=autocast_dtype,
     )
     hook.remove()

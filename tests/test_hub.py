@@ -15,13 +15,13 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 
 import train
+from benchmarks.app_server import free_port
 from model.card import read_run
 from model.export import main as export_main
 from model.hub import push
 from model.hub_errors import HubError
 from model.loading import load_pretrained
 from model.tinyvgg import TinyVGG
-from tests.app_server import free_port
 from tests.conftest import ARTIFACTS, ROOT
 from tests.hub_server import HubServer
 
@@ -80,7 +80,9 @@ def test_push_uploads_the_trained_folder_in_one_commit_without_the_checkpoint(tr
     assert url == f"{hub_server.url}/{REPO}"
     assert [c.title for c in repo.history()] == ["First model", "initial commit"]
     (curves,) = (trained / "tensorboard").glob("events.out.tfevents.*")  # the Hub's "Training metrics" tab
-    assert set(repo.files()) == ARTIFACTS | {".gitattributes", f"tensorboard/{curves.name}"}
+    (wheel,) = [name for name in repo.files() if name.startswith("code/")]  # the package, to install from the repo
+    assert set(repo.files()) == ARTIFACTS | {".gitattributes", f"tensorboard/{curves.name}", wheel}
+    assert wheel.startswith("code/tinyvgg_fashion_mnist-") and wheel.endswith("-py3-none-any.whl")
     for name in ARTIFACTS - {"README.md"} | {f"tensorboard/{curves.name}"}:
         assert repo.files()[name] == (trained / name).read_bytes(), name
 
@@ -95,18 +97,50 @@ def test_the_pushed_card_loads_from_the_repo_and_the_local_card_is_untouched(tra
     assert snapshot(trained) == before
 
 
-def test_the_mixins_own_push_to_hub_publishes_the_same_card_and_figures(trained, hub_server, token):
+def test_the_mixins_own_push_to_hub_publishes_the_same_files_and_card_but_the_wheel(trained, hub_server, token):
     other = "alice/pushed-by-the-mixin"
+    assert export_main([str(trained)]) == 0  # the ONNX weights travel too
     push(trained, REPO)
 
     TinyVGG.from_pretrained(trained).push_to_hub(other, model_card_kwargs=read_run(trained))
 
     ours, mixins = hub_server.repo(REPO).files(), hub_server.repo(other).files()
-    card = ours["README.md"].decode().replace(REPO, other).replace(REPO.split("/")[1], other.split("/")[1])
-    assert mixins["README.md"].decode() == card
-    assert "## Results" in card and "| lr | `0.1` |" in card and f'from_pretrained("{other}")' in card
-    for name in ("confusion_matrix.png", "loss_curves.png", "model.safetensors", "config.json"):
+    (wheel,) = set(ours) - set(mixins)
+    assert wheel.startswith("code/") and set(mixins) <= set(ours)
+    assert {"model.onnx", "metrics.json", "training_args.json", "loss_curves.png"} <= set(mixins)
+    assert any(name.startswith("tensorboard/") for name in mixins)
+    for name in set(mixins) - {"README.md"}:
         assert mixins[name] == ours[name], name
+    # The cards differ only in how to install the package: ours gives the line that installs its wheel.
+    card = ours["README.md"].decode().replace(REPO, other).replace(REPO.split("/")[1], other.split("/")[1])
+    install = f'pip install "tinyvgg-fashion-mnist @ {hub_server.url}/{REPO}/resolve/main/{wheel}"'
+    assert install in ours["README.md"].decode() and "pip install" not in mixins["README.md"].decode().split("```py")[0]
+    assert _after_install(mixins["README.md"].decode()) == _after_install(card)
+    assert "## Results" in card and "| lr | `0.1` |" in card and f'from_pretrained("{other}")' in card
+
+
+def _after_install(card: str) -> str:
+    """The card from its first Python snippet on, and its metadata: all but how to install the package."""
+    head, _, rest = card.partition("## How to use")
+    return head + rest[rest.index("```python") :]
+
+
+def test_the_card_metadata_comes_from_the_model_class(trained, hub_server, token):
+    TinyVGG.from_pretrained(trained).push_to_hub(REPO, model_card_kwargs=read_run(trained))
+
+    data = ModelCard(hub_server.repo(REPO).files()["README.md"].decode()).data
+
+    declared = TinyVGG._hub_mixin_info.model_card_data
+    assert data.license == declared.license == "mit" and data.pipeline_tag == "image-classification"
+    assert set(declared.tags) <= set(data.tags) and {"pytorch_model_hub_mixin", "fashion-mnist"} <= set(data.tags)
+
+
+def test_push_without_a_wheel_publishes_the_model_files_only(trained, hub_server, token):
+    push(trained, REPO, wheel=False)
+
+    files = hub_server.repo(REPO).files()
+    assert not any(name.startswith("code/") for name in files)
+    assert "pushed without the package's wheel" in files["README.md"].decode()
 
 
 def test_push_uploads_the_onnx_weights_and_the_card_shows_how_to_run_them_from_the_hub(trained, hub_server, token):

@@ -10,7 +10,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.bad_images import EXPECTED, make_cases
+from benchmarks.bad_images import EXPECTED, make_cases
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # starts the app

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.bad_images import EXPECTED, garment, make_cases
 from model.examples import shop_photo
 from model.preprocess import ImageError, prepare, preprocess, to_inputs
 from model.tinyvgg import TinyVGG
-from tests.bad_images import EXPECTED, garment, make_cases
 from tests.conftest import ROOT
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-import app
+from model.predict import classify
 from model.preprocess import FRAME, SEGMENTED, SMALL, ImageError, prepare, prepare_image, to_inputs
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
@@ -35,7 +35,7 @@ def shipped() -> TinyVGG:
 
 def top_class(path, model: TinyVGG) -> tuple[str, str]:
     """What the app answers for a photo: its top class and its warning."""
-    answer = app.classify(path, model)
+    answer = classify(path, model)
     return max(answer.label, key=answer.label.get), answer.warning
 
 
@@ -80,7 +80,7 @@ def test_a_photo_with_no_garment_gets_a_clear_answer_not_a_crash(shipped):
     assert prepare_image(PHOTOS / "rug-no-garment.jpg").way == FRAME
 
     with pytest.raises(ImageError, match="No garment stands out") as refused:
-        app.classify(PHOTOS / "rug-no-garment.jpg", shipped)
+        classify(PHOTOS / "rug-no-garment.jpg", shipped)
 
     assert "one item" in str(refused.value) and "plain background" in str(refused.value)
 
@@ -91,7 +91,7 @@ def test_a_sliver_too_thin_for_grabcut_is_taken_whole_not_crashed_on(shipped):
     Image.fromarray(noise).save(sliver, "PNG")
 
     try:
-        answer = app.classify(sliver.getvalue(), shipped)
+        answer = classify(sliver.getvalue(), shipped)
     except ImageError as refused:  # the model finds no garment in it: the clear message, not a crash
         assert "No garment stands out" in str(refused)
     else:
@@ -99,7 +99,7 @@ def test_a_sliver_too_thin_for_grabcut_is_taken_whole_not_crashed_on(shipped):
 
 
 def test_a_garment_that_fills_the_frame_is_answered_from_the_frame(shipped):
-    answer = app.classify(PHOTOS / "trousers-fill-the-frame.jpg", shipped)
+    answer = classify(PHOTOS / "trousers-fill-the-frame.jpg", shipped)
 
     assert answer.way == FRAME, "GrabCut finds nothing to cut out: the jeans run off the edges of the rug"
     assert max(answer.label, key=answer.label.get) == "Trouser"
@@ -107,7 +107,7 @@ def test_a_garment_that_fills_the_frame_is_answered_from_the_frame(shipped):
 
 def test_segmented_photos_are_calibrated_with_the_photo_temperature_in_config_json(shipped):
     config = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
-    answer = app.classify(PHOTOS / "dress-on-rug.jpg", shipped)
+    answer = classify(PHOTOS / "dress-on-rug.jpg", shipped)
     with torch.inference_mode():
         raw = shipped(to_inputs(answer.pixels[None]))[0] * config["temperature"]
 
@@ -119,7 +119,7 @@ def test_segmented_photos_are_calibrated_with_the_photo_temperature_in_config_js
 
 def test_a_fashion_mnist_image_keeps_the_fashion_mnist_temperature(shipped):
     example = ROOT / "examples" / "0-t-shirt-top.png"
-    answer = app.classify(example, shipped)
+    answer = classify(example, shipped)
     with torch.inference_mode():
         expected = shipped(to_inputs(answer.pixels[None]))[0].softmax(0)
 
@@ -141,7 +141,7 @@ def test_a_photo_and_its_4000_pixel_copy_get_the_same_answer(name, shipped):
         large, "JPEG", quality=92
     )
 
-    small_answer, large_answer = app.classify(PHOTOS / name, shipped), app.classify(large.getvalue(), shipped)
+    small_answer, large_answer = classify(PHOTOS / name, shipped), classify(large.getvalue(), shipped)
 
     assert max(large_answer.label, key=large_answer.label.get) == max(small_answer.label, key=small_answer.label.get)
     gray_levels = (large_answer.pixels.float() - small_answer.pixels.float()).abs().mean()

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from gradio_client import Client, handle_file
 
+from benchmarks.app_server import start_app, stop
 from model.hub import push as push_model
 from model.hub_errors import HubError
 from model.space import build, embed_snippets, push, space_host
-from tests.app_server import start_app, stop
 from tests.conftest import ROOT
 
 CLASS_NAMES = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())["class_names"]
@@ -113,11 +113,15 @@ def test_torch_comes_from_pytorchs_cpu_wheels(bundle):
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
 
 
-def test_requirements_pin_the_torch_that_pyproject_pins(bundle):
-    pyproject = (ROOT / "pyproject.toml").read_text()
+def test_the_bundle_pins_the_versions_the_tests_run_with(bundle):
+    def pinned(path: Path) -> list[str]:
+        pairs = (line.split("==") for line in path.read_text().splitlines() if "==" in line)
+        return [f"{normalize(name)}=={version}" for name, version in pairs]
 
-    assert "torch==2.14.1" in (bundle / "requirements.txt").read_text().splitlines()
-    assert '"torch==2.14.1"' in pyproject
+    pins, required = set(pinned(ROOT / "constraints.txt")), pinned(bundle / "requirements.txt")
+
+    assert required and set(required) <= pins
+    assert "torch==2.14.1" in required
 
 
 def test_the_bundle_holds_only_what_the_app_imports(bundle):

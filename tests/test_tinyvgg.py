@@ -142,12 +142,14 @@ def test_a_folder_with_only_a_pickle_is_refused_without_unpickling_it(tmp_path):
     assert not marker.exists()
 
 
-def test_the_package_exports_the_model_without_hiding_its_submodules():
+def test_the_package_exports_the_model_and_its_prediction_path_without_hiding_its_submodules():
     import model
+    import model.predict
     import model.preprocess
     from model.tinyvgg import TinyVGG as Direct
 
-    assert model.TinyVGG is Direct and model.__all__ == ["TinyVGG"]
+    assert model.TinyVGG is Direct and model.classify is model.predict.classify
+    assert set(model.__all__) == {"TinyVGG", "classify", "Answer", "ImageError"}
     assert callable(model.preprocess.preprocess), "model.preprocess stays the module"
 
 

@@ -20,9 +20,10 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 import train
-from model.checkpoint import CHECKPOINT_NAME
-from model.curves import LOG_DIR, TAGS
+from model import artifacts
+from model.curves import TAGS
 from model.device import resolve_precision
+from model.engine import build_model
 from tests.conftest import ARTIFACTS, ROOT
 from tests.test_curves import read_scalars
 
@@ -57,7 +58,7 @@ def test_a_short_run_writes_every_artifact(short_run):
 def test_a_run_writes_its_curves_for_tensorboard(short_run):
     history = json.loads((short_run / "metrics.json").read_text())["history"]
 
-    scalars = read_scalars(short_run / LOG_DIR)
+    scalars = read_scalars(short_run / artifacts.TENSORBOARD)
 
     for key in ("train_loss", "val_accuracy", "test_accuracy", "lr"):
         assert scalars[TAGS[key]] == pytest.approx({h["epoch"]: h[key] for h in history}, rel=1e-6), key
@@ -148,7 +149,7 @@ def test_a_flag_overrides_its_preset_value():
 def test_the_notebook_preset_builds_the_notebook_model():
     config = train.TrainConfig(preset="notebook").resolve()
 
-    model = train.build_model(config, ("a",) * 10)
+    model = build_model(config, ("a",) * 10)
 
     assert model.num_parameters == 7740
     assert (model.input_mean, model.input_std) == (0.0, 1.0)
@@ -209,7 +210,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, uninterrupted,
 
     assert proc.returncode == code, err
     assert "--resume" in err
-    assert (tmp_path / CHECKPOINT_NAME).exists()
+    assert (tmp_path / artifacts.CHECKPOINT).exists()
     assert not (tmp_path / "model.safetensors").exists(), "an interrupted run must not write final artifacts"
 
     resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])
@@ -245,7 +246,7 @@ def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint(tmp_pa
     # A seeded moment: a fraction of an epoch's training time after the first checkpoint (epoch 1 done)
     # is written, so somewhere in epoch 2, in its evaluation, or while its checkpoint is being written.
     fraction = random.Random(14).random()
-    checkpoint_path = tmp_path / CHECKPOINT_NAME
+    checkpoint_path = tmp_path / artifacts.CHECKPOINT
     proc = _run([*RESUME_RUN, "--output-dir", str(tmp_path)])
     for line in proc.stdout:
         if line.startswith("epoch 1/3"):
@@ -297,8 +298,9 @@ def test_a_limited_training_set_holds_out_a_tenth_unless_told_otherwise():
 
 
 @pytest.mark.slow
-def test_the_readme_quick_look_command_runs_as_written(tmp_path):
-    line = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.endswith("# a quick look"))
+def test_the_training_pages_quick_look_command_runs_as_written(tmp_path):
+    page = ROOT / "docs" / "training.md"
+    line = next(line for line in page.read_text().splitlines() if line.endswith("# a quick look"))
     command = line.split("#")[0].split()
     assert command[:2] == [".venv/bin/python", "train.py"]
 

@@ -1,4 +1,4 @@
-"""Start app.py (or a Space bundle's copy of it) on a free loopback port and stop it; shared by tests and benchmarks."""
+"""Start app.py (or a Space bundle's copy of it) on a free loopback port and stop it; used by benchmarks and tests."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Awkward and broken image files, generated on demand (never stored as opaque binaries).
 
-    python -m tests.bad_images OUT_DIR     # writes every case to OUT_DIR, to look at or upload by hand
+    python benchmarks/bad_images.py OUT_DIR    # writes every case to OUT_DIR, to look at or upload by hand
 
 `make_cases(folder)` returns {name: path}. Each case's expected outcome is in EXPECTED:
 "ok" (a sensible prediction) or the start of the error message.
@@ -109,7 +109,9 @@ def make_cases(folder: Path) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m tests.bad_images", description="Write the broken image files.")
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/bad_images.py", description="Write the broken image files."
+    )
     parser.add_argument("folder", nargs="?", default="bad-images", help="where to write them (default: bad-images)")
     for name, path in make_cases(Path(parser.parse_args().folder)).items():
         print(f"{path}  ({path.stat().st_size:,} bytes): expect {EXPECTED[name]}")

@@ -1,0 +1,94 @@
+"""The one prediction path: any image (file, bytes, PIL image) -> the app's answer.
+
+    from model import TinyVGG, classify
+
+    model = TinyVGG.from_pretrained("model/pretrained")  # or a Hub repo id
+    answer = classify("photo.jpg", model)
+    answer.label         # class name -> calibrated probability
+    answer.warning       # "" or the "not clothing" warning
+    answer.pixels        # the 28x28 uint8 image the model saw
+    answer.top_classes() # the three most likely, as the app's MCP tool answers them
+
+The app, its MCP tool, the Space, the photo calibration and the benchmarks all go through
+`classify` (or, for a prepared image, `answer_logits`), so the confidence that is calibrated is the
+one the app shows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, Prepared, prepare_image, to_inputs
+from model.tinyvgg import TinyVGG
+
+# How many classes an answer lists: the app's label, its MCP tool and the benchmarks' top-3.
+TOP_CLASSES = 3
+# One image is far too small a job to split over threads: on a busy 2-core machine two threads per
+# prediction made it 80 times slower (waiting on each other). Concurrent requests are the parallelism,
+# so a server calls torch.set_num_threads(PREDICTION_THREADS) once.
+PREDICTION_THREADS = 1
+NOT_CLOTHING = "Warning: this does not look like a clothing item, so the label above is probably meaningless."
+
+
+@dataclass
+class Answer:
+    """What the model answers for one image."""
+
+    label: dict[str, float]  # class name -> calibrated probability
+    warning: str  # the "not clothing" warning, or ""
+    pixels: torch.Tensor  # uint8 (28, 28): what the model saw
+    milliseconds: float  # decoding, preprocessing, model and warning
+    way: str  # how the image reached the model (model.preprocess: SMALL, PLAIN, SEGMENTED, FRAME)
+
+    def top_classes(self, k: int = TOP_CLASSES) -> list[dict[str, str | float]]:
+        """The `k` most likely classes, best first: [{"label": name, "probability": p}], p rounded to 4 places."""
+        best = sorted(self.label.items(), key=lambda item: item[1], reverse=True)[:k]
+        return [{"label": name, "probability": round(p, 4)} for name, p in best]
+
+
+def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
+    """Decode and preprocess `image` once, then the model, the calibrated probabilities and the warning.
+
+    Raises:
+        ImageError: The image cannot be used (not an image, truncated, too large, blank, or a
+            photo in which no garment stands out); the message says why and what to send instead.
+    """
+    started = time.perf_counter()
+    prepared = prepare_image(image)
+    logits, score = answer_logits(model, prepared)
+    label = {name: float(p) for name, p in zip(model.class_names, logits.softmax(0))}
+    return Answer(
+        label, ood_warning(score, model), prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way
+    )
+
+
+def answer_logits(model: TinyVGG, prepared: Prepared) -> tuple[torch.Tensor, float]:
+    """The logits to show for `prepared` (num_classes,) and its `model.ood_score`, from one forward pass.
+
+    Phone photos (segmented, or taken whole) get the photo temperature; the rest the Fashion-MNIST one.
+
+    Raises:
+        ImageError: The photo was taken whole because nothing stood out in it, and it does not
+            look like a garment either (its score is below `model.frame_threshold`).
+    """
+    x = to_inputs(prepared.pixels[None])
+    with torch.inference_mode():
+        logits = model(x)  # once, for the label and the score
+        score = float(model.ood_score(x, logits)[0])
+        if prepared.way == FRAME and model.frame_threshold is not None and score < model.frame_threshold:
+            raise ImageError(NO_GARMENT)
+        if prepared.way in PHOTO_WAYS:
+            logits = model.photo_logits(logits)  # phone photos are right less often: a confidence to match
+    return logits[0], score
+
+
+def ood_warning(score: float, model: TinyVGG) -> str:
+    """The warning for an image with this `model.ood_score` when it is unlike the training images, else ""."""
+    if model.ood_threshold is None or score >= model.ood_threshold:
+        return ""
+    return NOT_CLOTHING
