@@ -1,0 +1,151 @@
+"""The shipped model's figures in the README and docs/, generated from its metrics.json so they never go stale.
+
+    python -m model.results            # rewrite README.md and docs/*.md from model/pretrained/metrics.json
+    python -m model.results --check    # exit 1, naming the file, where a page states other figures
+
+Two kinds of marker, invisible on a rendered page, hold the generated text:
+
+    <!-- results:start --> ... <!-- results:end -->   the README's table of the shipped model
+    <!-- figure:NAME -->93.53%<!-- /figure -->         one figure (FIGURES) inside prose or a table
+
+Figures of earlier steps and other runs (the real-photo step table, benchmark timings) are history
+and stay as written, each with the command that measured it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from model import artifacts
+from model.metrics import Metrics, read_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = Path(__file__).resolve().parent / "pretrained"
+PAGES = ("README.md", "docs/*.md")
+BLOCK = re.compile(r"(<!-- results:start -->\n)(.*?)(<!-- results:end -->)", re.S)
+FIGURE = re.compile(r"(<!-- figure:([\w.]+) -->)(.*?)(<!-- /figure -->)")
+
+
+def _validation(m: Metrics) -> str:
+    last = m["history"][-1]
+    if "val_accuracy" not in last:
+        return "no held-out validation images"
+    return f"validation: {last['val_accuracy']:.2%} on {m['data']['val_images']:,} held-out training images"
+
+
+# Name -> the figure as the pages write it.
+FIGURES: dict[str, Callable[[Metrics], str]] = {
+    "test_accuracy": lambda m: f"{m['test_accuracy']:.2%}",
+    "test_images": lambda m: f"{m['data']['test_images']:,}",
+    "parameters": lambda m: f"{m['num_parameters']:,}",
+    "train_seconds": lambda m: f"{m['train_seconds']:.0f} s",
+    "epochs": lambda m: f"{len(m['history'])}",
+    "images_per_second": lambda m: f"{m['train_images_per_second']:,.0f}",
+    "precision": lambda m: m["environment"].get("precision", "fp32"),
+    "temperature": lambda m: f"{m['calibration']['temperature']:.3f}",
+    "ece_before": lambda m: f"{m['calibration']['ece_before']:.2%}",
+    "ece_after": lambda m: f"{m['calibration']['ece_after']:.2%}",
+    "photo_temperature": lambda m: f"{m['photo_calibration']['photo_temperature']:.3f}",
+    "photo_fitted_on": lambda m: f"{m['photo_calibration']['fitted_on']:,}",
+    "photo_ece_single_class": lambda m: f"{m['photo_calibration']['ece_single_class_after']:.1%}",
+    "frame_threshold": lambda m: f"{m['photo_calibration']['frame_threshold']:.2f}",
+    "real_photos": lambda m: f"{m['real_photos']['mapped_photos']:,}",
+    "real_photos_mean": lambda m: f"{m['real_photos']['mean_accuracy']:.1%}",
+    "real_photos_top3": lambda m: f"{m['real_photos']['top3_mean']:.1%}",
+    "real_photos_ece": lambda m: f"{m['real_photos']['ece']:.1%}",
+    "real_photos_refused": lambda m: f"{m['real_photos']['refused']:.1%}",
+    "real_photos_warned": lambda m: f"{m['real_photos']['warned']:.1%}",
+    "real_photos_ms": lambda m: f"{m['real_photos']['ms_per_photo_median']:.1f} ms",
+    "validation": _validation,
+    "command": lambda m: m["command"],
+}
+
+
+def summary(m: Metrics) -> str:
+    """The README's table of the shipped model."""
+    f = {name: figure(m) for name, figure in FIGURES.items()}
+    rows = [
+        (
+            "test accuracy",
+            f"**{f['test_accuracy']}** on the {f['test_images']} Fashion-MNIST test images ({f['validation']})",
+        ),
+        (
+            "real photos",
+            f"**{f['real_photos_mean']}**, the mean of the per-label accuracies on {f['real_photos']} phone photos of "
+            f"people's own clothes; the right class is among the three shown for **{f['real_photos_top3']}** "
+            "([Real photos](docs/real-photos.md))",
+        ),
+        ("parameters", f["parameters"]),
+        (
+            "training",
+            f"{f['train_seconds']} for {f['epochs']} epochs in {f['precision']} on "
+            f"{m['environment'].get('cpu') or m['environment']['device']}, "
+            f"evaluation excluded ({f['images_per_second']} images/s; [on other CPUs](docs/performance.md))",
+        ),
+        (
+            "calibration",
+            f"Fashion-MNIST: temperature {f['temperature']}, expected calibration error {f['ece_before']} -> "
+            f"{f['ece_after']} on the test set; phone photos: temperature {f['photo_temperature']}, error "
+            f"{f['photo_ece_single_class']} on the {f['photo_fitted_on']} photos it was fitted on "
+            "([Reliability](docs/reliability.md))",
+        ),
+        (
+            "command",
+            f"`{f['command']}`, then `make pretrained`'s photo calibration, ONNX export and real-photo figures",
+        ),
+    ]
+    return "| | |\n|---|---|\n" + "".join(f"| {name} | {text} |\n" for name, text in rows)
+
+
+def render(text: str, metrics: Metrics) -> str:
+    """`text` with every results block and figure marker filled in from `metrics`.
+
+    Raises:
+        KeyError: A marker names no figure of FIGURES.
+    """
+    text = BLOCK.sub(lambda match: match[1] + summary(metrics) + match[3], text)
+
+    def figure(match: re.Match) -> str:
+        if match[2] not in FIGURES:
+            raise KeyError(f"<!-- figure:{match[2]} --> names no figure; known: {', '.join(FIGURES)}")
+        return match[1] + FIGURES[match[2]](metrics) + match[4]
+
+    return FIGURE.sub(figure, text)
+
+
+def pages() -> list[Path]:
+    """The README and the docs pages of the checkout."""
+    return sorted(path for pattern in PAGES for path in ROOT.glob(pattern))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.results", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(SHIPPED), help=f"the run folder (default: {SHIPPED})")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
+    args = parser.parse_args(argv)
+    metrics = read_metrics(Path(args.model) / artifacts.METRICS)
+    stale = []
+    for path in pages():
+        text = path.read_text()
+        new = render(text, metrics)
+        if new != text:
+            stale.append(path)
+            if not args.check:
+                path.write_text(new)
+    verb = "states other figures than" if args.check else "rewritten from"
+    for path in stale:
+        print(
+            f"{path.relative_to(ROOT)} {verb} {args.model}/{artifacts.METRICS}",
+            file=sys.stderr if args.check else sys.stdout,
+        )
+    if args.check and stale:
+        print("Run `python -m model.results` to write them from metrics.json.", file=sys.stderr)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
