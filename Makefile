@@ -4,10 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Rebuilt whenever the dependencies change.
 STAMP := $(VENV)/.installed-stamp
+# npm ci writes it: the static Space's JavaScript libraries, at package-lock.json's versions.
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: setup system-deps demo test figures pretrained examples constraints requirements clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(NODE_STAMP)
 
 # Debian packages the tests use, where apt-get runs as root: the real Fashion-MNIST and
 # Chromium for the browser tests (Playwright drives it; it cannot download its own here).
@@ -31,6 +33,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $@
+
+# The JavaScript libraries that `python -m model.space build --static` vendors (node 18+ and npm).
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 18+ with npm (Debian: apt-get install nodejs npm); the static Space vendors its libraries from npm"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
 
 # Serve the app with the shipped model on http://127.0.0.1:7860.
 demo: setup
@@ -75,4 +82,4 @@ examples: setup
 	$(PY) -m model.examples --out examples
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) node_modules runs .pytest_cache

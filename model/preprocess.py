@@ -61,6 +61,13 @@ NO_GARMENT = (
     "whole in the frame with some background around it, on a plain background that contrasts with it."
 )
 
+NOT_AN_IMAGE = (
+    "This file is not an image that can be read (empty, damaged, or another kind of file). "
+    "Send a PNG, JPEG, WebP, GIF, BMP or TIFF photo."
+)
+TRUNCATED = "The image file is truncated or corrupt: it could not be decoded completely."
+BLANK = "The image is blank (one flat colour): there is no garment to classify."
+
 
 class ImageError(ValueError):
     """The image cannot be used; the message says what was wrong and what to send instead."""
@@ -102,10 +109,7 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
                 f"The image has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels."
             ) from None
         except (UnidentifiedImageError, OSError, ValueError):
-            raise ImageError(
-                "This file is not an image that can be read (empty, damaged, or another kind of file). "
-                "Send a PNG, JPEG, WebP, GIF, BMP or TIFF photo."
-            ) from None
+            raise ImageError(NOT_AN_IMAGE) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(
@@ -121,7 +125,7 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageError("The image file is truncated or corrupt: it could not be decoded completely.") from None
+        raise ImageError(TRUNCATED) from None
     return image
 
 
@@ -226,7 +230,7 @@ def _subtract_plain_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray
     gray = np.clip(gray - float(np.median(border)), 0, None)
     peak = float(gray.max())
     if peak < 16:
-        raise ImageError("The image is blank (one flat colour): there is no garment to classify.")
+        raise ImageError(BLANK)
     gray *= 255.0 / peak
     return gray, (gray > 0.15 * 255).astype(np.uint8)
 

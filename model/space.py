@@ -1,11 +1,12 @@
 """Build a self-contained Hugging Face Space folder for the app, and push it.
 
-    python -m model.space build OUT_DIR [--model REPO_ID[@REVISION]] [--title TITLE]
-    python -m model.space push OUT_DIR SPACE_ID [--private]
+    python -m model.space build OUT_DIR [--static] [--model REPO_ID[@REVISION]] [--title TITLE]
+    python -m model.space push OUT_DIR SPACE_ID [--static] [--private]
     python -m model.space requirements     # the app's requirements.txt, from pyproject.toml and constraints.txt
 
 Without --model the bundle carries the shipped weights; with it, the Space downloads that
-model repo (preloaded when the Space is built). The token rules and error messages are those of
+model repo (preloaded when the Space is built). With --static the bundle is a page that runs the
+model in the browser, with no server (model.static_space). The token rules and error messages are those of
 `python -m model.hub` (model.hub_errors).
 """
 
@@ -58,33 +59,48 @@ def space_card(model_id: str | None, title: str, commit: str | None = None) -> S
     `commit` is the commit that `model_id`'s revision names, for `preload_from_hub`, which takes
     a commit, not a branch or tag.
     """
-    repo_id = (model_id or "").partition("@")[0]
-    data = SpaceCardData(
-        title=title,
+    data = card_data(
+        model_id,
+        title,
         sdk="gradio",
         sdk_version=version("gradio"),
         python_version=".".join(platform.python_version_tuple()[:2]),
         app_file="app.py",
-        license="mit",
-        models=[repo_id] if model_id else None,
-        datasets=[DATASET],
         tags=TAGS,
-        emoji="👕",
-        colorFrom="indigo",
-        colorTo="pink",
         short_description="TinyVGG classifies clothing photos (Fashion-MNIST)",  # at most 60 characters
-        pinned=False,
     )
+    repo_id = (model_id or "").partition("@")[0]
     if model_id:
         # Downloaded when the Space is built, not at every start: "REPO FILES [COMMIT]".
         data.preload_from_hub = [" ".join(filter(None, [repo_id, ",".join(artifacts.SPACE_FILES), commit]))]
-    source = f"the Hub model [{repo_id}](https://huggingface.co/{repo_id})" if model_id else "its own weights"
     template = (
         "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA Gradio app that classifies photos of clothing with a "
         "TinyVGG trained on Fashion-MNIST, using {{ source }}. It is also an MCP server: its one tool, "
         "`classify_clothing`, is at `/gradio_api/mcp/`.\n"
     )
-    return SpaceCard.from_template(data, template_str=template, title=title, source=source)
+    return SpaceCard.from_template(data, template_str=template, title=title, source=model_source(model_id))
+
+
+def card_data(model_id: str | None, title: str, **fields) -> SpaceCardData:
+    """The front matter both Space bundles share (title, licence, model, dataset, looks), and `fields`."""
+    repo_id = (model_id or "").partition("@")[0]
+    return SpaceCardData(
+        title=title,
+        license="mit",
+        models=[repo_id] if model_id else None,
+        datasets=[DATASET],
+        emoji="👕",
+        colorFrom="indigo",
+        colorTo="pink",
+        pinned=False,
+        **fields,
+    )
+
+
+def model_source(model_id: str | None) -> str:
+    """Where the Space's model comes from, in the words of its card."""
+    repo_id = (model_id or "").partition("@")[0]
+    return f"the Hub model [{repo_id}](https://huggingface.co/{repo_id})" if model_id else "its own weights"
 
 
 def requirements(*, gradio: bool = True) -> str:
@@ -160,16 +176,23 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
     return out
 
 
-def push(out_dir: str | Path, space_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Create the Space if needed and upload the bundle in one commit; return the Space URL."""
+def push(
+    out_dir: str | Path, space_id: str, *, private: bool = False, token: str | None = None, static: bool = False
+) -> str:
+    """Create the Space if needed and upload the bundle in one commit; return the Space URL.
+
+    `static`: the bundle is a static page (`build --static`), served as the Space's `sdk: static`.
+    """
     out = Path(out_dir)
-    if not (out / "app.py").is_file() or not (out / "README.md").is_file():
-        raise HubError(
-            f"{out} is not a Space bundle (no app.py or README.md). Build one with `python -m model.space build {out}`."
-        )
+    entry = "index.html" if static else "app.py"
+    command = f"python -m model.space build {'--static ' if static else ''}{out}"
+    if not (out / entry).is_file() or not (out / "README.md").is_file():
+        kind = "static Space" if static else "Space"
+        raise HubError(f"{out} is not a {kind} bundle (no {entry} or README.md). Build one with `{command}`.")
     api = HfApi(token=token)
     try:
-        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        sdk = "static" if static else "gradio"
+        url = api.create_repo(space_id, repo_type="space", space_sdk=sdk, private=private, exist_ok=True)
         api.upload_folder(repo_id=space_id, repo_type="space", folder_path=out, commit_message="Upload the TinyVGG app")
     except Exception as err:
         raise HubError(describe_error(err, space_id, None, action="push") + f" Nothing in {out} was changed.") from err
@@ -201,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("build", help="write a self-contained Space folder")
     p.add_argument("out_dir", help="a new or empty folder")
+    p.add_argument(
+        "--static", action="store_true", help="a static page that runs the model in the browser (default: Gradio app)"
+    )
     p.add_argument("--model", help="REPO_ID[@REVISION] for the Space to download (default: bundle the shipped weights)")
     p.add_argument(
         "--title", default="TinyVGG Fashion-MNIST", help="the Space's title (default: TinyVGG Fashion-MNIST)"
@@ -208,18 +234,28 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("push", help="create the Space if needed and upload a built folder in one commit")
     p.add_argument("out_dir", help="a folder written by `build`")
     p.add_argument("space_id", help="user/name of the Space")
+    p.add_argument("--static", action="store_true", help="the folder was built with --static (default: Gradio app)")
     p.add_argument("--private", action="store_true", help="create the Space private (default: public)")
     p = commands.add_parser("requirements", help="print the app's requirements.txt (make requirements writes it)")
     args = parser.parse_args(argv)
     try:
         if args.command == "requirements":
             print(requirements(), end="")
+        elif args.command == "build" and args.static:
+            from model.static_space import build_static, bundle_bytes  # needs node_modules and the export code
+
+            out = build_static(args.out_dir, args.model, args.title)
+            print(
+                f"Static Space written to {out}/ ({bundle_bytes(out) / 2**20:.1f} MiB to download); try it with "
+                f"`python -m http.server -d {out}`, push it with: python -m model.space push --static {out} USER/NAME"
+            )
         elif args.command == "build":
             out = build(args.out_dir, args.model, args.title)
             print(f"Space bundle written to {out}/; push it with: python -m model.space push {out} USER/NAME")
         else:
-            print(push(args.out_dir, args.space_id, private=args.private))
-            print("Embed it with:\n" + embed_snippets(space_host(args.space_id)))
+            print(push(args.out_dir, args.space_id, private=args.private, static=args.static))
+            if not args.static:
+                print("Embed it with:\n" + embed_snippets(space_host(args.space_id)))
     except HubError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

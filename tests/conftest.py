@@ -135,3 +135,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ]
     if unmarked:
         raise pytest.UsageError("mark these tests @pytest.mark.slow:\n  " + "\n  ".join(unmarked))
+
+
+def require_chromium() -> None:
+    """Fail (under CI) or skip, saying why, where Debian's chromium is not installed."""
+    from benchmarks.static_page import CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root)")

@@ -1,0 +1,179 @@
+"""The static Space: the app's prediction path in the browser, with no server (`python -m model.space build --static`).
+
+The bundle holds index.html and its ES modules (web/), model.onnx, model.json (the model's config,
+class names, and every constant and message of model.preprocess and model.predict that the port
+needs, written from the Python package so the two cannot drift apart), the examples, and the
+JavaScript libraries vendored from node_modules (`npm ci` installs them at the versions of
+package-lock.json), each with its licence.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from huggingface_hub import SpaceCard, hf_hub_download
+
+from model import artifacts, export, preprocess
+from model.hub_errors import HubError, describe_error
+from model.predict import NOT_CLOTHING, TOP_CLASSES
+from model.space import card_data, model_source
+from model.tinyvgg import ROUGHNESS_PENALTY
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
+NODE_MODULES = ROOT / "node_modules"
+PAGE_FILES = ("index.html", "page.js", "tinyvgg.js")
+# Vendored file -> where it comes from in node_modules.
+VENDORED = {
+    "vendor/onnxruntime-web/ort.wasm.min.mjs": "onnxruntime-web/dist/ort.wasm.min.mjs",
+    "vendor/onnxruntime-web/ort-wasm-simd-threaded.mjs": "onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
+    "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm": "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm",
+    "vendor/opencv-js/opencv.js": "@techstark/opencv-js/dist/opencv.js",
+    "vendor/opencv-js/LICENSE": "@techstark/opencv-js/LICENSE",
+}
+# onnxruntime-web's npm package names its licence (MIT) but ships no LICENSE file: this is the
+# text of https://github.com/microsoft/onnxruntime/blob/main/LICENSE.
+ONNXRUNTIME_LICENSE = """MIT License
+
+Copyright (c) Microsoft Corporation
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+# The constants and messages of model.preprocess that the port reads from model.json.
+PREPROCESS_NAMES = (
+    "SIZE",
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "MARGIN",
+    "DRAFT_SIDE",
+    "PLAIN_BORDER",
+    "SMALL_SIDE",
+    "WORK_SIDE",
+    "GRABCUT_INSET",
+    "GRABCUT_ITERATIONS",
+    "SMOOTHING",
+    "MIN_GARMENT_SHARE",
+    "GARMENT_FLOOR",
+    "SMALL",
+    "PLAIN",
+    "SEGMENTED",
+    "FRAME",
+    "PHOTO_WAYS",
+    "NO_GARMENT",
+    "NOT_AN_IMAGE",
+    "TRUNCATED",
+    "BLANK",
+)
+TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "onnx", "onnxruntime-web"]
+
+
+def model_spec(config: dict, model_id: str | None = None, revision: str | None = None) -> dict:
+    """model.json: what tinyvgg.js needs beside model.onnx."""
+    return {
+        "source": {"model": model_id, "revision": revision},
+        "config": config,
+        "class_names": config["class_names"],
+        "input_name": export.INPUT_NAME,
+        "output_name": export.OUTPUT_NAME,
+        "photo_output_name": export.PHOTO_OUTPUT_NAME,
+        "top_classes": TOP_CLASSES,
+        "not_clothing": NOT_CLOTHING,
+        "roughness_penalty": ROUGHNESS_PENALTY,
+        "preprocess": {name: getattr(preprocess, name) for name in PREPROCESS_NAMES},
+    }
+
+
+def static_card(model_id: str | None, title: str) -> SpaceCard:
+    """The bundle's README.md: `sdk: static` front matter and what the page is."""
+    data = card_data(
+        model_id,
+        title,
+        sdk="static",
+        app_file="index.html",
+        tags=TAGS,
+        short_description="TinyVGG sorts clothing photos, in your browser",  # at most 60 characters
+    )
+    template = (
+        "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA page that classifies photos of clothing with a TinyVGG "
+        "trained on Fashion-MNIST, using {{ source }}. Everything runs in the browser (ONNX Runtime Web and "
+        "OpenCV.js): no server, and no photo ever leaves the device. Other pages can call "
+        "`window.tinyvgg.classify(urlOrBlob)`.\n"
+    )
+    return SpaceCard.from_template(data, template_str=template, title=title, source=model_source(model_id))
+
+
+def build_static(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
+    """Write the static Space folder; `model_id` (REPO_ID[@REVISION]) takes model.onnx and config.json from the Hub.
+
+    Raises:
+        HubError: The output folder is not empty, the JavaScript libraries are not installed
+            (`npm ci`), the model has no model.onnx, or the Hub repo cannot be read.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
+    missing = [source for source in VENDORED.values() if not (NODE_MODULES / source).is_file()]
+    if missing:
+        raise HubError(
+            f"{NODE_MODULES} lacks {', '.join(missing)}: install the JavaScript libraries with `npm ci` "
+            "(make setup runs it)."
+        )
+    repo_id, _, revision = (model_id or "").partition("@")
+    if model_id:
+        try:
+            onnx = Path(hf_hub_download(repo_id, artifacts.ONNX, revision=revision or None))
+            config_path = Path(hf_hub_download(repo_id, artifacts.CONFIG, revision=revision or None))
+        except Exception as err:
+            raise HubError(
+                describe_error(err, repo_id, revision or None, action="pull")
+                + f" The static Space needs the repo's {artifacts.ONNX}: `python -m model.export` writes it."
+            ) from err
+        revision = config_path.parent.name  # the commit of the snapshot
+    else:
+        folder = Path(__file__).resolve().parent / "pretrained"
+        onnx, config_path = folder / artifacts.ONNX, folder / artifacts.CONFIG
+        if not onnx.is_file():
+            raise HubError(f"{onnx} is missing: write it with `python -m model.export {folder}`.")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PAGE_FILES:
+        shutil.copy2(WEB / name, out / name)
+    for target, source in VENDORED.items():
+        (out / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(NODE_MODULES / source, out / target)
+    (out / "vendor" / "onnxruntime-web" / "LICENSE").write_text(ONNXRUNTIME_LICENSE)
+    shutil.copy2(onnx, out / artifacts.ONNX)
+    config = json.loads(config_path.read_text())
+    (out / "model.json").write_text(json.dumps(model_spec(config, repo_id or None, revision or None), indent=2) + "\n")
+    examples = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+    (out / "examples").mkdir()
+    for path in examples:
+        shutil.copy2(path, out / "examples" / path.name)
+    (out / "examples.json").write_text(json.dumps([p.name for p in examples]) + "\n")
+    (out / "README.md").write_text(str(static_card(model_id, title)), encoding="utf-8")
+    return out
+
+
+def bundle_bytes(out_dir: str | Path) -> int:
+    """What a browser downloads to open the page and answer: every file but the README and the examples."""
+    out = Path(out_dir)
+    return sum(
+        p.stat().st_size for p in out.rglob("*") if p.is_file() and p.name != "README.md" and "examples" not in p.parts
+    )

@@ -1,0 +1,100 @@
+// The static Space's page: load the model once, then answer every photo (upload, camera, paste, drop, examples).
+
+import { load } from "./tinyvgg.js";
+
+const $ = (id) => document.getElementById(id);
+let busy = Promise.resolve();
+
+const ready = load();
+// window.tinyvgg.classify(urlOrBlob) -> {top_classes, warning}, for other pages and scripts.
+window.tinyvgg = {
+  ready: ready.then(() => true),
+  classify: async (source) => (await ready).classify(source),
+  answer: async (source) => (await ready).answer(source),
+};
+
+ready.then(
+  async (model) => {
+    $("classes").textContent = `${model.classNames.length} classes: ${model.classNames.join(", ")}`;
+    $("status").textContent = "Ready. Pick a photo.";
+    const examples = await fetch("./examples.json").then((r) => r.json());
+    for (const name of examples) {
+      const img = document.createElement("img");
+      img.src = `./examples/${encodeURIComponent(name)}`;
+      img.alt = name;
+      img.title = name;
+      img.addEventListener("click", async () => show(await (await fetch(img.src)).blob()));
+      $("examples").appendChild(img);
+    }
+  },
+  (error) => {
+    $("status").textContent = `The model could not be loaded: ${error.message}`;
+  },
+);
+
+/** Classify one photo and show the answer, or the reason there is none; one photo at a time. */
+function show(blob) {
+  busy = busy.then(async () => {
+    const model = await ready;
+    $("error").textContent = "";
+    $("warning").textContent = "";
+    $("prediction").replaceChildren();
+    $("timing").textContent = "";
+    const url = URL.createObjectURL(blob);
+    $("photo").src = url;
+    $("photo").style.display = "block";
+    try {
+      const answer = await model.answer(blob);
+      for (const { label, probability } of answer.topClasses) {
+        const item = document.createElement("li");
+        item.innerHTML = `<span class="name"></span> <span class="probability"></span><div class="bar"><div></div></div>`;
+        item.querySelector(".name").textContent = label;
+        item.querySelector(".probability").textContent = `${(probability * 100).toFixed(1)}%`;
+        item.querySelector(".bar > div").style.width = `${probability * 100}%`;
+        $("prediction").appendChild(item);
+      }
+      $("warning").textContent = answer.warning;
+      drawSeen(answer.pixels);
+      $("timing").textContent = `${answer.milliseconds.toFixed(1)} ms (decode, preprocess, model)`;
+      $("photo").dataset.answered = "true";
+    } catch (error) {
+      $("error").textContent = error.name === "ImageError" ? error.message : `Something went wrong: ${error.message}`;
+      $("photo").style.display = "none";
+      const context = $("seen").getContext("2d");
+      context.clearRect(0, 0, 28, 28);
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  });
+  return busy;
+}
+
+function drawSeen(pixels) {
+  const rgba = new ImageData(28, 28);
+  pixels.forEach((v, i) => rgba.data.set([v, v, v, 255], 4 * i));
+  $("seen").getContext("2d").putImageData(rgba, 0, 0);
+}
+
+for (const id of ["file", "camera"]) {
+  $(id).addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) show(file);
+    event.target.value = ""; // the same file again is a new change
+  });
+}
+document.addEventListener("paste", (event) => {
+  const item = [...event.clipboardData.items].find((i) => i.kind === "file");
+  if (item) show(item.getAsFile());
+});
+$("drop").addEventListener("dragover", (event) => {
+  event.preventDefault();
+  $("drop").classList.add("over");
+});
+$("drop").addEventListener("dragleave", () => $("drop").classList.remove("over"));
+$("drop").addEventListener("drop", (event) => {
+  event.preventDefault();
+  $("drop").classList.remove("over");
+  const file = event.dataTransfer.files[0];
+  if (file) show(file);
+});
+window.tinyvggShow = show; // the page's own path, for tests and scripts that drive the page

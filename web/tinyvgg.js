@@ -1,0 +1,543 @@
+// The app's prediction path in the browser: model.predict.classify and model.preprocess, step for step.
+//
+//   import { load } from "./tinyvgg.js";
+//   const tinyvgg = await load();                    // model.onnx, model.json, OpenCV and ONNX Runtime
+//   const answer = await tinyvgg.classify(blobOrUrl); // {top_classes: [{label, probability}] x3, warning}
+//
+// Every constant and message comes from model.json, which `python -m model.space build --static`
+// writes from the Python package, so the two paths cannot drift apart. The photo never leaves the
+// page: decoding, OpenCV's GrabCut and the model all run here.
+
+import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
+
+const here = (path) => new URL(path, import.meta.url).href;
+
+export class ImageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ImageError";
+  }
+}
+
+// ---- loading ----------------------------------------------------------------------------------
+
+function loadOpenCV() {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = here("./vendor/opencv-js/opencv.js");
+    script.async = true;
+    script.onerror = () => reject(new Error("OpenCV (vendor/opencv-js/opencv.js) could not be loaded"));
+    script.onload = () => {
+      // opencv.js sets window.cv to its module, which is ready once its WebAssembly is compiled.
+      const cv = window.cv;
+      if (cv.Mat) resolve(cv);
+      else if (typeof cv.then === "function") cv.then((ready) => resolve(ready));
+      else cv.onRuntimeInitialized = () => resolve(cv);
+    };
+    document.head.appendChild(script);
+  });
+}
+
+export async function load() {
+  ort.env.wasm.wasmPaths = here("./vendor/onnxruntime-web/");
+  // Several threads need a cross-origin isolated page, which a static host does not promise.
+  ort.env.wasm.numThreads = 1;
+  const [spec, cv, session] = await Promise.all([
+    fetch(here("./model.json")).then((r) => r.json()),
+    loadOpenCV(),
+    fetch(here("./model.onnx"))
+      .then((r) => r.arrayBuffer())
+      .then((bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] })),
+  ]);
+  return new TinyVGG(spec, cv, session);
+}
+
+// ---- the model's answer -----------------------------------------------------------------------
+
+class TinyVGG {
+  constructor(spec, cv, session) {
+    this.spec = spec;
+    this.p = spec.preprocess;
+    this.cv = cv;
+    this.session = session;
+    this.classNames = spec.class_names;
+  }
+
+  /** The MCP tool's JSON shape: {top_classes: [{label, probability}] (best 3), warning}. */
+  async classify(source) {
+    const answer = await this.answer(source);
+    return { top_classes: answer.topClasses, warning: answer.warning };
+  }
+
+  /** Everything the page shows: label (name -> probability), warning, pixels (28x28 uint8), way, milliseconds. */
+  async answer(source) {
+    const started = performance.now();
+    const blob = await toBlob(source);
+    const prepared = await this.prepareImage(blob);
+    const { logits, photoLogits } = await this.run(prepared.pixels);
+    const score = this.oodScore(logits, prepared.pixels);
+    const config = this.spec.config;
+    if (prepared.way === this.p.FRAME && config.frame_threshold !== null && score < config.frame_threshold) {
+      throw new ImageError(this.p.NO_GARMENT);
+    }
+    const shown = this.p.PHOTO_WAYS.includes(prepared.way) ? photoLogits : logits;
+    const probabilities = softmax(shown);
+    const label = Object.fromEntries(this.classNames.map((name, i) => [name, probabilities[i]]));
+    const warning = config.ood_threshold !== null && score < config.ood_threshold ? this.spec.not_clothing : "";
+    const topClasses = Object.entries(label)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, this.spec.top_classes)
+      .map(([name, p]) => ({ label: name, probability: Math.round(p * 1e4) / 1e4 }));
+    return { label, warning, pixels: prepared.pixels, way: prepared.way, topClasses, milliseconds: performance.now() - started };
+  }
+
+  async run(pixels) {
+    // to_inputs: uint8 (28, 28) -> float32 (1, 1, 28, 28) in [0, 1].
+    const x = Float32Array.from(pixels, (v) => Math.fround(v / 255));
+    const input = new ort.Tensor("float32", x, [1, 1, this.p.SIZE, this.p.SIZE]);
+    const out = await this.session.run({ [this.spec.input_name]: input });
+    return { logits: Array.from(out[this.spec.output_name].data), photoLogits: Array.from(out[this.spec.photo_output_name].data) };
+  }
+
+  /** TinyVGG.ood_score: the energy of the calibrated logits, less a steep penalty for roughness. */
+  oodScore(logits, pixels) {
+    const m = Math.max(...logits);
+    let score = m + Math.log(logits.reduce((s, v) => s + Math.exp(v - m), 0));
+    const maxRoughness = this.spec.config.max_roughness;
+    if (maxRoughness !== null) {
+      const n = this.p.SIZE;
+      let across = 0;
+      let down = 0;
+      for (let y = 0; y < n; y++) {
+        for (let x = 0; x < n; x++) {
+          const v = pixels[y * n + x] / 255;
+          if (x > 0) across += Math.abs(v - pixels[y * n + x - 1] / 255);
+          if (y > 0) down += Math.abs(v - pixels[(y - 1) * n + x] / 255);
+        }
+      }
+      const roughness = across / (n * (n - 1)) + down / ((n - 1) * n);
+      score -= this.spec.roughness_penalty * Math.max(roughness - maxRoughness, 0);
+    }
+    return score;
+  }
+
+  // ---- model.preprocess ---------------------------------------------------------------------
+
+  /** prepare_image: any image file -> {pixels: Uint8Array(28 * 28), light garment on black; way}. */
+  async prepareImage(blob) {
+    const rgb = await this.openImage(blob);
+    try {
+      return this.fashionMnistStyle(rgb);
+    } finally {
+      rgb.delete();
+    }
+  }
+
+  /** open_image + rgb_pixels: check the size from the header, decode (EXIF orientation, onto white), RGB cv.Mat. */
+  async openImage(blob) {
+    const p = this.p;
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const header = imageHeader(bytes);
+    if (!header) throw new ImageError(p.NOT_AN_IMAGE);
+    const { width, height, format } = header;
+    if (width * height > p.MAX_PIXELS) {
+      throw new ImageError(
+        `The image is ${width}x${height} pixels (${(width * height / 1e6).toFixed(0)} megapixels); ` +
+          `the limit is ${Math.floor(p.MAX_PIXELS / 1e6)} megapixels. Send a smaller photo.`,
+      );
+    }
+    if (Math.min(width, height) < p.MIN_SIDE) {
+      throw new ImageError(`The image is only ${width}x${height} pixels; it needs at least ${p.MIN_SIDE} pixels on each side.`);
+    }
+    if (truncated(bytes, format)) throw new ImageError(p.TRUNCATED);
+    let bitmap;
+    try {
+      // EXIF orientation applied, colours as stored (PIL applies no colour profile either).
+      bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none" });
+    } catch {
+      throw new ImageError(p.NOT_AN_IMAGE);
+    }
+    // Transparency is flattened onto white, as rgb_pixels does.
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, bitmap.width, bitmap.height);
+    context.drawImage(bitmap, 0, 0);
+    bitmap.close();
+    const rgba = this.cv.matFromImageData(context.getImageData(0, 0, canvas.width, canvas.height));
+    const rgb = new this.cv.Mat();
+    this.cv.cvtColor(rgba, rgb, this.cv.COLOR_RGBA2RGB);
+    rgba.delete();
+    // PIL's draft mode decodes a large JPEG at 1/2, 1/4 or 1/8 of its size, at least DRAFT_SIDE a side.
+    if (format === "jpeg" && Math.min(width, height) > 2 * p.DRAFT_SIDE) {
+      const scale = Math.min(Math.floor(width / p.DRAFT_SIDE), Math.floor(height / p.DRAFT_SIDE));
+      const a = [8, 4, 2, 1].find((s) => scale >= s);
+      if (a > 1) {
+        const drafted = new this.cv.Mat();
+        const size = new this.cv.Size(Math.ceil(rgb.cols / a), Math.ceil(rgb.rows / a));
+        this.cv.resize(rgb, drafted, size, 0, 0, this.cv.INTER_AREA);
+        rgb.delete();
+        return drafted;
+      }
+    }
+    return rgb;
+  }
+
+  /** fashion_mnist_style: RGB -> {pixels, way}: small and plain images subtracted, photos cut out by GrabCut. */
+  fashionMnistStyle(rgb) {
+    const { cv, p } = this;
+    const gray = grayFloats(cv, rgb);
+    if (Math.max(gray.rows, gray.cols) <= p.SMALL_SIDE) {
+      return { pixels: this.square28(...this.subtractPlainBackground(gray)), way: p.SMALL };
+    }
+    if (borderSpread(gray) <= p.PLAIN_BORDER) {
+      return { pixels: this.square28(...this.subtractPlainBackground(gray)), way: p.PLAIN };
+    }
+    const small = shrink(cv, rgb, p.WORK_SIDE);
+    let mask = null;
+    if (Math.min(small.rows, small.cols) >= p.MIN_SIDE) {
+      const blurred = new cv.Mat();
+      cv.GaussianBlur(small, blurred, new cv.Size(0, 0), p.SMOOTHING, 0);
+      mask = this.garmentMask(blurred);
+      blurred.delete();
+    }
+    let way = p.SEGMENTED;
+    if (mask === null) {
+      mask = { rows: small.rows, cols: small.cols, data: new Uint8Array(small.rows * small.cols).fill(1) };
+      way = p.FRAME;
+    }
+    const smallGray = grayFloats(cv, small);
+    if (small !== rgb) small.delete();
+    return { pixels: this.square28(lightOnBlack(smallGray, mask, p.GARMENT_FLOOR), mask, true), way };
+  }
+
+  /** garment_mask: the one item in the middle of a busy photo (1: garment), or null where nothing stands out. */
+  garmentMask(rgb) {
+    const { cv, p } = this;
+    const height = rgb.rows;
+    const width = rgb.cols;
+    const insetY = Math.max(1, pyRound(p.GRABCUT_INSET * height));
+    const insetX = Math.max(1, pyRound(p.GRABCUT_INSET * width));
+    const bgr = new cv.Mat();
+    cv.cvtColor(rgb, bgr, cv.COLOR_RGB2BGR);
+    const mask = cv.Mat.zeros(height, width, cv.CV_8U);
+    const background = new cv.Mat();
+    const foreground = new cv.Mat();
+    const rect = new cv.Rect(insetX, insetY, width - 2 * insetX, height - 2 * insetY);
+    cv.setRNGSeed(0); // as the Python path does: a photo always gives the same mask
+    cv.grabCut(bgr, mask, rect, background, foreground, p.GRABCUT_ITERATIONS, cv.GC_INIT_WITH_RECT);
+    const labels = mask.data;
+    const garment = cv.Mat.zeros(height, width, cv.CV_8U);
+    for (let i = 0; i < labels.length; i++) garment.data[i] = labels[i] === cv.GC_FGD || labels[i] === cv.GC_PR_FGD ? 1 : 0;
+    for (const m of [bgr, mask, background, foreground]) m.delete();
+    const cleaned = clean(cv, garment);
+    garment.delete();
+    let sum = 0;
+    for (const v of cleaned.data) sum += v;
+    if (sum < p.MIN_GARMENT_SHARE * height * width) return null;
+    return cleaned;
+  }
+
+  /** _subtract_plain_background: light garment on black from a plain background, and what stands out. */
+  subtractPlainBackground(gray) {
+    const border = borderValues(gray);
+    let values = gray.data;
+    let edge = median(border);
+    if (edge > 127) {
+      values = values.map((v) => 255 - v);
+      edge = median(border.map((v) => 255 - v));
+    }
+    const out = new Float32Array(values.length);
+    let peak = 0;
+    for (let i = 0; i < values.length; i++) {
+      out[i] = Math.max(values[i] - edge, 0);
+      peak = Math.max(peak, out[i]);
+    }
+    if (peak < 16) throw new ImageError(this.p.BLANK);
+    const scale = Math.fround(255 / peak);
+    const mask = new Uint8Array(out.length);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = out[i] * scale;
+      mask[i] = out[i] > 0.15 * 255 ? 1 : 0;
+    }
+    return [
+      { rows: gray.rows, cols: gray.cols, data: out },
+      { rows: gray.rows, cols: gray.cols, data: mask },
+    ];
+  }
+
+  /** _square_28: crop to the mask's box with a margin, (stretch a wide crop), pad to a black square, 28x28. */
+  square28(values, mask, stretchWide = false) {
+    const { cv, p } = this;
+    let top = mask.rows;
+    let bottom = -1;
+    let left = mask.cols;
+    let right = -1;
+    for (let y = 0; y < mask.rows; y++) {
+      for (let x = 0; x < mask.cols; x++) {
+        if (mask.data[y * mask.cols + x]) {
+          top = Math.min(top, y);
+          bottom = Math.max(bottom, y);
+          left = Math.min(left, x);
+          right = Math.max(right, x);
+        }
+      }
+    }
+    bottom += 1;
+    right += 1;
+    const margin = pyRound(p.MARGIN * Math.max(bottom - top, right - left));
+    const y0 = Math.max(top - margin, 0);
+    const y1 = Math.min(bottom + margin, values.rows);
+    const x0 = Math.max(left - margin, 0);
+    const x1 = Math.min(right + margin, values.cols);
+    let height = y1 - y0;
+    let width = x1 - x0;
+    let crop = new Float32Array(height * width);
+    for (let y = 0; y < height; y++) crop.set(values.data.subarray((y0 + y) * values.cols + x0, (y0 + y) * values.cols + x1), y * width);
+    if (stretchWide && width > height) {
+      const src = cv.matFromArray(height, width, cv.CV_32F, crop);
+      const dst = new cv.Mat();
+      cv.resize(src, dst, new cv.Size(width, width), 0, 0, cv.INTER_LINEAR);
+      crop = Float32Array.from(dst.data32F);
+      height = width;
+      src.delete();
+      dst.delete();
+    }
+    const side = Math.max(height, width);
+    const square = new Uint8Array(side * side); // astype(np.uint8): truncated
+    const oy = Math.floor((side - height) / 2);
+    const ox = Math.floor((side - width) / 2);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) square[(oy + y) * side + ox + x] = Math.trunc(crop[y * width + x]) & 255;
+    }
+    return pilBoxResize(square, side, side, p.SIZE, p.SIZE);
+  }
+}
+
+// ---- decoding helpers -------------------------------------------------------------------------
+
+async function toBlob(source) {
+  if (source instanceof Blob) return source;
+  const response = await fetch(source);
+  if (!response.ok) throw new ImageError(`Could not read ${source}: HTTP ${response.status}.`);
+  return response.blob();
+}
+
+/** Width, height and format from the file's header, before any pixel is decoded; null if no image format matches. */
+export function imageHeader(b) {
+  const u16be = (i) => (b[i] << 8) | b[i + 1];
+  const u32be = (i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+  const u16le = (i) => b[i] | (b[i + 1] << 8);
+  const u24le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+  const i32le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+  const ascii = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
+  if (b.length >= 24 && b[0] === 0x89 && ascii(1, 3) === "PNG" && ascii(12, 4) === "IHDR") {
+    return { format: "png", width: u32be(16), height: u32be(20) };
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    let i = 2;
+    while (i + 9 < b.length) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1];
+      if (marker === 0xff) {
+        i += 1;
+        continue;
+      }
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return { format: "jpeg", width: u16be(i + 7), height: u16be(i + 5) };
+      }
+      i += 2 + u16be(i + 2);
+    }
+    return null;
+  }
+  if (b.length >= 10 && (ascii(0, 6) === "GIF87a" || ascii(0, 6) === "GIF89a")) {
+    return { format: "gif", width: u16le(6), height: u16le(8) };
+  }
+  if (b.length >= 30 && ascii(0, 4) === "RIFF" && ascii(8, 4) === "WEBP") {
+    const chunk = ascii(12, 4);
+    if (chunk === "VP8 ") return { format: "webp", width: u16le(26) & 0x3fff, height: u16le(28) & 0x3fff };
+    if (chunk === "VP8L") {
+      const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+      return { format: "webp", width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    if (chunk === "VP8X") return { format: "webp", width: u24le(24) + 1, height: u24le(27) + 1 };
+    return null;
+  }
+  if (b.length >= 26 && ascii(0, 2) === "BM") return { format: "bmp", width: Math.abs(i32le(18)), height: Math.abs(i32le(22)) };
+  return null;
+}
+
+/** Whether the file ends before its format's end marker (PIL refuses such files; a browser would show half). */
+function truncated(b, format) {
+  const tail = b.subarray(Math.max(0, b.length - 4096));
+  if (format === "jpeg") {
+    for (let i = tail.length - 2; i >= 0; i--) if (tail[i] === 0xff && tail[i + 1] === 0xd9) return false;
+    return true;
+  }
+  if (format === "png") return !String.fromCharCode(...tail).includes("IEND");
+  if (format === "gif") return !tail.includes(0x3b);
+  return false;
+}
+
+// ---- numpy and OpenCV helpers -----------------------------------------------------------------
+
+/** Python's round(): halves to even. */
+function pyRound(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+
+function grayFloats(cv, rgb) {
+  const gray = new cv.Mat();
+  cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
+  const out = { rows: gray.rows, cols: gray.cols, data: Float32Array.from(gray.data) };
+  gray.delete();
+  return out;
+}
+
+function borderValues(gray) {
+  const { rows, cols, data } = gray;
+  const out = [];
+  for (let x = 0; x < cols; x++) out.push(data[x]);
+  for (let x = 0; x < cols; x++) out.push(data[(rows - 1) * cols + x]);
+  for (let y = 0; y < rows; y++) out.push(data[y * cols]);
+  for (let y = 0; y < rows; y++) out.push(data[y * cols + cols - 1]);
+  return out;
+}
+
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function borderSpread(gray) {
+  const border = borderValues(gray);
+  const middle = median(border);
+  return median(border.map((v) => Math.abs(v - middle)));
+}
+
+/** numpy.percentile, linear interpolation. */
+function percentile(sorted, q) {
+  const index = (q / 100) * (sorted.length - 1);
+  const low = Math.floor(index);
+  const high = Math.min(low + 1, sorted.length - 1);
+  return sorted[low] + (sorted[high] - sorted[low]) * (index - low);
+}
+
+/** _light_on_black: the garment's own shading, inverted, on black, with a floor of brightness. */
+function lightOnBlack(gray, mask, floor) {
+  const inside = [];
+  for (let i = 0; i < gray.data.length; i++) if (mask.data[i]) inside.push(gray.data[i]);
+  const sorted = Float64Array.from(inside).sort();
+  const low = percentile(sorted, 2);
+  const high = percentile(sorted, 98);
+  const range = Math.max(high - low, 1);
+  const out = new Float32Array(gray.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const shading = 1 - Math.min(Math.max((gray.data[i] - low) / range, 0), 1);
+    out[i] = 255 * (floor + (1 - floor) * shading) * mask.data[i];
+  }
+  return { rows: gray.rows, cols: gray.cols, data: out };
+}
+
+/** _shrink: longer side at most `side` (INTER_AREA), never up. */
+function shrink(cv, rgb, side) {
+  const scale = side / Math.max(rgb.rows, rgb.cols);
+  if (scale >= 1) return rgb;
+  const out = new cv.Mat();
+  const size = new cv.Size(Math.max(1, pyRound(rgb.cols * scale)), Math.max(1, pyRound(rgb.rows * scale)));
+  cv.resize(rgb, out, size, 0, 0, cv.INTER_AREA);
+  return out;
+}
+
+/** _clean: open away specks, keep the largest region, fill its holes; returns {rows, cols, data}. */
+function clean(cv, mask) {
+  const opened = new cv.Mat();
+  const kernel = cv.Mat.ones(3, 3, cv.CV_8U);
+  cv.morphologyEx(mask, opened, cv.MORPH_OPEN, kernel);
+  kernel.delete();
+  const labels = new cv.Mat();
+  const stats = new cv.Mat();
+  const centroids = new cv.Mat();
+  const count = cv.connectedComponentsWithStats(opened, labels, stats, centroids, 8);
+  let largest = opened;
+  if (count > 1) {
+    let best = 1;
+    for (let i = 2; i < count; i++) {
+      if (stats.intAt(i, cv.CC_STAT_AREA) > stats.intAt(best, cv.CC_STAT_AREA)) best = i;
+    }
+    largest = cv.Mat.zeros(opened.rows, opened.cols, cv.CV_8U);
+    const ids = labels.data32S;
+    for (let i = 0; i < ids.length; i++) largest.data[i] = ids[i] === best ? 1 : 0;
+  }
+  const contours = new cv.MatVector();
+  const hierarchy = new cv.Mat();
+  cv.findContours(largest, contours, hierarchy, cv.RETR_EXTERNAL, cv.CHAIN_APPROX_SIMPLE);
+  const filled = cv.Mat.zeros(opened.rows, opened.cols, cv.CV_8U);
+  cv.drawContours(filled, contours, -1, new cv.Scalar(1), -1);
+  const out = { rows: filled.rows, cols: filled.cols, data: Uint8Array.from(filled.data) };
+  for (const m of [opened, labels, stats, centroids, contours, hierarchy, filled]) m.delete();
+  if (largest !== opened) largest.delete();
+  return out;
+}
+
+/** PIL's Image.resize(..., Image.BOX) of an 8-bit image: a horizontal then a vertical pass, fixed point. */
+export function pilBoxResize(pixels, inWidth, inHeight, outWidth, outHeight) {
+  const PRECISION_BITS = 32 - 8 - 2;
+  const coefficients = (inSize, outSize) => {
+    const scale = inSize / outSize;
+    const filterScale = Math.max(scale, 1);
+    const support = 0.5 * filterScale;
+    const ss = 1 / filterScale;
+    const taps = [];
+    for (let xx = 0; xx < outSize; xx++) {
+      const center = (xx + 0.5) * scale;
+      const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+      const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+      const weights = [];
+      let total = 0;
+      for (let x = 0; x < xmax; x++) {
+        const u = (x + xmin - center + 0.5) * ss;
+        const w = u > -0.5 && u <= 0.5 ? 1 : 0;
+        weights.push(w);
+        total += w;
+      }
+      const fixed = weights.map((w) => {
+        const k = total !== 0 ? w / total : w;
+        return k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
+      });
+      taps.push({ xmin, weights: fixed });
+    }
+    return taps;
+  };
+  const clip8 = (v) => Math.min(Math.max(Math.floor(v / (1 << PRECISION_BITS)), 0), 255);
+  const horizontal = coefficients(inWidth, outWidth);
+  const wide = new Uint8Array(outWidth * inHeight);
+  for (let y = 0; y < inHeight; y++) {
+    for (let xx = 0; xx < outWidth; xx++) {
+      const { xmin, weights } = horizontal[xx];
+      let sum = 1 << (PRECISION_BITS - 1);
+      for (let x = 0; x < weights.length; x++) sum += pixels[y * inWidth + xmin + x] * weights[x];
+      wide[y * outWidth + xx] = clip8(sum);
+    }
+  }
+  const vertical = coefficients(inHeight, outHeight);
+  const out = new Uint8Array(outWidth * outHeight);
+  for (let yy = 0; yy < outHeight; yy++) {
+    const { xmin: ymin, weights } = vertical[yy];
+    for (let x = 0; x < outWidth; x++) {
+      let sum = 1 << (PRECISION_BITS - 1);
+      for (let y = 0; y < weights.length; y++) sum += wide[(ymin + y) * outWidth + x] * weights[y];
+      out[yy * outWidth + x] = clip8(sum);
+    }
+  }
+  return out;
+}
+
+function softmax(logits) {
+  const m = Math.max(...logits);
+  const e = logits.map((v) => Math.exp(v - m));
+  const total = e.reduce((s, v) => s + v, 0);
+  return e.map((v) => v / total);
+}
