@@ -12,6 +12,7 @@ import yaml
 from benchmarks.bad_images import EXPECTED, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
 from model import TinyVGG, classify
+from model.hub import push as hub_push
 from model.hub_errors import HubError
 from model.space import main as space_main
 from model.space import push
@@ -171,3 +172,16 @@ def test_pushing_a_gradio_bundle_as_static_is_refused_with_the_build_command(tmp
 
     with pytest.raises(HubError, match="build --static"):
         push(tmp_path, "alice/not-static", static=True)
+
+
+def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_commit(hub_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    hub_push(ROOT / "model" / "pretrained", "alice/tinyvgg", wheel=False)
+    commit = hub_server.repo("alice/tinyvgg").history()[0]
+
+    out = build_static(tmp_path / "space", "alice/tinyvgg@main")
+
+    spec = json.loads((out / "model.json").read_text())
+    assert spec["source"] == {"model": "alice/tinyvgg", "revision": commit.oid}
+    assert (out / "model.onnx").read_bytes() == (ROOT / "model" / "pretrained" / "model.onnx").read_bytes()
+    assert front_matter(out)["models"] == ["alice/tinyvgg"]
