@@ -369,14 +369,34 @@ export function imageHeader(b) {
 
 /** Whether the file ends before its format's end marker (PIL refuses such files; a browser would show half). */
 function truncated(b, format) {
-  const tail = b.subarray(Math.max(0, b.length - 4096));
   if (format === "jpeg") {
-    for (let i = tail.length - 2; i >= 0; i--) if (tail[i] === 0xff && tail[i + 1] === 0xd9) return false;
+    // The end-of-image marker must follow the first scan: an EXIF thumbnail before it has one of its own.
+    const scan = jpegScanStart(b);
+    if (scan < 0) return true;
+    for (let i = b.length - 2; i >= scan; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return false;
     return true;
   }
+  const tail = b.subarray(Math.max(0, b.length - 4096));
   if (format === "png") return !String.fromCharCode(...tail).includes("IEND");
   if (format === "gif") return !tail.includes(0x3b);
   return false;
+}
+
+/** Where a JPEG's first scan (its entropy-coded data) begins, walking its segments; -1 if it has none. */
+function jpegScanStart(b) {
+  let i = 2;
+  while (i + 4 <= b.length) {
+    if (b[i] !== 0xff) return -1;
+    const marker = b[i + 1];
+    if (marker === 0xff) {
+      i += 1;
+      continue;
+    }
+    const length = (b[i + 2] << 8) | b[i + 3];
+    if (marker === 0xda) return i + 2 + length;
+    i += 2 + length;
+  }
+  return -1;
 }
 
 // ---- numpy and OpenCV helpers -----------------------------------------------------------------
