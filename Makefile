@@ -12,13 +12,15 @@ NODE_STAMP := node_modules/.package-lock.json
 setup: system-deps $(STAMP) $(NODE_STAMP)
 
 # Debian packages the tests use, where apt-get runs as root: the real Fashion-MNIST and
-# Chromium for the browser tests (Playwright drives it; it cannot download its own here).
+# Chromium for the browser tests (Playwright drives it; it cannot download its own here), and
+# Node.js with npm where no npm is on the PATH (the static Space's libraries come from npm).
 DEBIAN_PACKAGES := dataset-fashion-mnist chromium
 system-deps:
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  missing=""; for p in $(DEBIAN_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	  done; \
+	  command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	  fi; \

@@ -27,6 +27,7 @@ from model.data import DataError, load_fashion_mnist
 from model.files import atomic_path
 from model.hub_errors import HubError
 from model.loading import load_folder
+from model.metrics import MetricsError
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -178,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote {path} (opset {args.opset}, {path.stat().st_size / 1024:.0f} KiB)")
     if (Path(args.folder) / artifacts.CARD).is_file():
-        print(f"updated {write_card(args.folder, model)}")  # the card now shows how to run model.onnx
+        try:
+            print(f"updated {write_card(args.folder, model)}")  # the card now shows how to run model.onnx
+        except MetricsError as err:
+            print(f"error: the card was not updated: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -12,6 +12,8 @@ stored login (`hf auth login`); it is never printed.
 from __future__ import annotations
 
 import argparse
+import atexit
+import fnmatch
 import functools
 import shutil
 import subprocess
@@ -19,12 +21,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from model import artifacts
 from model.card import render_card
 from model.hub_errors import HubError, describe_error
 from model.loading import load_folder, load_pretrained
+from model.metrics import MetricsError
 
 # The checkout the package is installed from (editable), whose pyproject.toml builds the wheel.
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -68,7 +71,19 @@ def build_wheel(out_dir: str | Path) -> Path:
 @functools.cache
 def _wheel_for_this_process() -> Path:
     """One wheel per process: the package does not change under a running command."""
-    return build_wheel(tempfile.mkdtemp(prefix="tinyvgg-wheel-"))
+    folder = tempfile.mkdtemp(prefix="tinyvgg-wheel-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return build_wheel(folder)
+
+
+def stale_on_hub(published: list[str], pushed: set[str]) -> list[str]:
+    """The run files and wheels of a repo's `published` files that this push does not replace.
+
+    A recalibrated folder has no model.onnx until it is exported again; left on the Hub, the old one
+    would hold the old temperatures beside the new config.json.
+    """
+    patterns = (*artifacts.RUN_FILES, f"{artifacts.CODE}/*.whl")
+    return sorted(name for name in published if name not in pushed and any(fnmatch.fnmatch(name, p) for p in patterns))
 
 
 def push(
@@ -87,7 +102,8 @@ def push(
     weights, config.json, the run's files and the card (`TinyVGG.generate_model_card`), rendered
     for `repo_id` so that its snippets load from the Hub and uploaded from memory: the local folder
     is never modified. With `wheel`, the package's wheel goes under code/ and the card gives the
-    line that installs it from there.
+    line that installs it from there. Run files and wheels of an earlier push that the folder no
+    longer has are deleted in the same commit (`stale_on_hub`).
     """
     folder = Path(folder)
     model = load_folder(folder)
@@ -104,6 +120,9 @@ def push(
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
+        published = api.list_repo_files(repo_id, revision=revision)
+        for name in stale_on_hub(published, {op.path_in_repo for op in operations}):
+            operations.append(CommitOperationDelete(path_in_repo=name))
         api.create_commit(
             repo_id,
             operations=operations,
@@ -152,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             model = load_pretrained(repo_id, revision=args.revision or at or None)
             classes = ", ".join(model.class_names)
             print(f"{args.repo_id}: TinyVGG with {model.num_parameters:,} parameters; classes: {classes}")
-    except HubError as err:
+    except (HubError, MetricsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -66,6 +66,9 @@ NOT_AN_IMAGE = (
     "Send a PNG, JPEG, WebP, GIF, BMP or TIFF photo."
 )
 TRUNCATED = "The image file is truncated or corrupt: it could not be decoded completely."
+# Pillow refuses to open an image of more than twice its MAX_IMAGE_PIXELS, before we see its size.
+PIL_BOMB_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+TOO_MANY_PIXELS = f"The image has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels."
 BLANK = "The image is blank (one flat colour): there is no garment to classify."
 
 
@@ -105,9 +108,7 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(source)  # reads the header only
         except Image.DecompressionBombError:
-            raise ImageError(
-                f"The image has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels."
-            ) from None
+            raise ImageError(TOO_MANY_PIXELS) from None
         except (UnidentifiedImageError, OSError, ValueError):
             raise ImageError(NOT_AN_IMAGE) from None
     width, height = image.size
@@ -120,7 +121,8 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
         raise ImageError(
             f"The image is only {width}x{height} pixels; it needs at least {MIN_SIDE} pixels on each side."
         )
-    if image.format == "JPEG" and min(width, height) > 2 * DRAFT_SIDE:
+    # MPO: a phone's JPEG that carries more pictures after the first (Pillow names it apart).
+    if image.format in ("JPEG", "MPO") and min(width, height) > 2 * DRAFT_SIDE:
         image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
     try:
         image.load()
@@ -157,7 +159,7 @@ def fashion_mnist_style(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     subtracted. On anything else (a bed, a floor, a hanger on a door) GrabCut separates the
     garment from its background first, and only the largest item is kept, its own shading
     inverted. Where nothing stands out (a garment that fills the photo, or no garment at all)
-    the whole frame is taken: the model then judges whether it shows a garment (app.classify).
+    the whole frame is taken: the model then judges whether it shows a garment (model.predict.classify).
 
     Raises:
         ImageError: The image is one flat colour.

@@ -21,7 +21,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix, precision_
 
 from model import artifacts  # noqa: E402
 from model.files import atomic_path  # noqa: E402
-from model.metrics import read_metrics  # noqa: E402
+from model.metrics import MetricsError, read_metrics  # noqa: E402
 
 
 def per_class_scores(labels: torch.Tensor, predictions: torch.Tensor, class_names: Sequence[str]) -> dict:
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         data = load_fashion_mnist(args.data_dir)
-    except DataError as err:
+        history = read_metrics(args.model)["history"]  # before minutes of plotting, not after
+    except (DataError, MetricsError, OSError) as err:
         parser.exit(1, f"error: {err}\n")
     model = TinyVGG.from_pretrained(args.model)
     out = Path(args.out)
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         colors=["green" if g == t else "red" for g, t in zip(guess, truth)],
     )
 
-    plot_loss_curves(read_metrics(args.model)["history"], out / artifacts.LOSS_CURVES)
+    plot_loss_curves(history, out / artifacts.LOSS_CURVES)
     print(f"test accuracy {scored.accuracy:.2%}; figures written to {out}/")
     return 0
 

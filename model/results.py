@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model import artifacts
-from model.metrics import Metrics, read_metrics
+from model.metrics import Metrics, MetricsError, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = Path(__file__).resolve().parent / "pretrained"
@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(SHIPPED), help=f"the run folder (default: {SHIPPED})")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
     args = parser.parse_args(argv)
-    metrics = read_metrics(Path(args.model) / artifacts.METRICS)
+    try:
+        metrics = read_metrics(Path(args.model) / artifacts.METRICS)
+    except (OSError, MetricsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     stale = []
     for path in pages():
         text = path.read_text()

@@ -81,6 +81,8 @@ PREPROCESS_NAMES = (
     "NOT_AN_IMAGE",
     "TRUNCATED",
     "BLANK",
+    "PIL_BOMB_PIXELS",
+    "TOO_MANY_PIXELS",
 )
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "onnx", "onnxruntime-web"]
 
@@ -128,6 +130,8 @@ def build_static(out_dir: str | Path, model_id: str | None = None, title: str = 
             (`npm ci`), the model has no model.onnx, or the Hub repo cannot be read.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise HubError(f"{out} is a file; name a new or empty folder for the Space.")
     if out.exists() and any(out.iterdir()):
         raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
     missing = [source for source in VENDORED.values() if not (NODE_MODULES / source).is_file()]
@@ -152,6 +156,8 @@ def build_static(out_dir: str | Path, model_id: str | None = None, title: str = 
         onnx, config_path = folder / artifacts.ONNX, folder / artifacts.CONFIG
         if not onnx.is_file():
             raise HubError(f"{onnx} is missing: write it with `python -m model.export {folder}`.")
+    config = json.loads(config_path.read_text())
+    check_onnx(onnx, config, model_id or str(onnx.parent))
     out.mkdir(parents=True, exist_ok=True)
     for name in PAGE_FILES:
         shutil.copy2(WEB / name, out / name)
@@ -160,7 +166,6 @@ def build_static(out_dir: str | Path, model_id: str | None = None, title: str = 
         shutil.copy2(NODE_MODULES / source, out / target)
     (out / "vendor" / "onnxruntime-web" / "LICENSE").write_text(ONNXRUNTIME_LICENSE)
     shutil.copy2(onnx, out / artifacts.ONNX)
-    config = json.loads(config_path.read_text())
     (out / "model.json").write_text(json.dumps(model_spec(config, repo_id or None, revision or None), indent=2) + "\n")
     examples = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
     (out / "examples").mkdir()
@@ -169,6 +174,24 @@ def build_static(out_dir: str | Path, model_id: str | None = None, title: str = 
     (out / "examples.json").write_text(json.dumps([p.name for p in examples]) + "\n")
     (out / "README.md").write_text(str(static_card(model_id, title)), encoding="utf-8")
     return out
+
+
+def check_onnx(onnx: Path, config: dict, source: str) -> None:
+    """Refuse a model.onnx that is not the export of this config.json: the page reads both.
+
+    Raises:
+        HubError: It lacks an output the page needs, or was exported before the calibration changed.
+    """
+    import onnx as onnx_lib
+
+    graph = onnx_lib.load(str(onnx), load_external_data=False)
+    outputs = {output.name for output in graph.graph.output}
+    exported = json.loads({p.key: p.value for p in graph.metadata_props}.get("config", "null"))
+    redo = "Export it again with `python -m model.export FOLDER` (and push it) before building the static Space."
+    if not {export.OUTPUT_NAME, export.PHOTO_OUTPUT_NAME} <= outputs:
+        raise HubError(f"{source}: {artifacts.ONNX} has no {export.PHOTO_OUTPUT_NAME} output (an older export). {redo}")
+    if exported != config:
+        raise HubError(f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}")
 
 
 def bundle_bytes(out_dir: str | Path) -> int:

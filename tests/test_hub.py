@@ -153,6 +153,18 @@ def test_push_uploads_the_onnx_weights_and_the_card_shows_how_to_run_them_from_t
     assert f'ort.InferenceSession(hf_hub_download("{REPO}", "model.onnx"))' in files["README.md"].decode()
 
 
+def test_a_push_deletes_the_run_files_that_the_folder_no_longer_has(trained, hub_server, token):
+    assert export_main([str(trained)]) == 0
+    push(trained, REPO)
+    (trained / "model.onnx").unlink()  # as recalibration does: the old export holds the old temperature
+
+    push(trained, REPO)
+
+    files = hub_server.repo(REPO).files()
+    assert "model.onnx" not in files and "config.json" in files and "metrics.json" in files
+    assert len([name for name in files if name.startswith("code/")]) == 1
+
+
 def test_push_then_pull_into_an_empty_cache_gives_identical_logits(trained, hub_server, token, tmp_path):
     push(trained, REPO)
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from benchmarks.bad_images import EXPECTED, garment, make_cases
 from model.examples import shop_photo
-from model.preprocess import ImageError, prepare, preprocess, to_inputs
+from model.preprocess import ImageError, open_image, prepare, preprocess, to_inputs
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
@@ -149,3 +149,15 @@ def test_shop_photos_mostly_get_the_prediction_of_their_original(fashion_mnist, 
     with torch.inference_mode():
         agreement = (shipped(to_inputs(images)).argmax(1) == shipped(to_inputs(photos)).argmax(1)).float().mean()
     assert float(agreement) >= 0.90
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "MPO"])
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_also_when_it_carries_more_pictures(kind):
+    # Phones write MPO: a JPEG with more pictures after the first, which Pillow names apart.
+    photo = Image.fromarray(np.full((1000, 1200, 3), 128, np.uint8))
+    data = io.BytesIO()
+    photo.save(data, kind, **({"save_all": True, "append_images": [photo]} if kind == "MPO" else {}))
+
+    image = open_image(data.getvalue())
+
+    assert image.format == kind and image.size == (600, 500)  # 1/2: the largest scale still 400 pixels a side

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from benchmarks.bad_images import EXPECTED, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
-from model import TinyVGG, classify
+from model import ImageError, TinyVGG, classify
 from model.hub import push as hub_push
 from model.hub_errors import HubError
 from model.space import main as space_main
@@ -117,9 +119,11 @@ def test_classifying_in_the_page_makes_no_network_request(page):
 
 
 @pytest.mark.parametrize("case", ["random_bytes.jpg", "text_file.png", "truncated.jpg", "bomb_30000x30000.png"])
-def test_a_bad_file_gets_a_clear_message_on_the_page_and_the_next_photo_works(page, tmp_path, case):
+def test_a_bad_file_gets_the_apps_message_on_the_page_and_the_next_photo_works(page, shipped, tmp_path, case):
     bad = make_cases(tmp_path)[case]
     ui = page.page
+    with pytest.raises(ImageError) as python:
+        classify(bad, shipped)
 
     ui.locator("#file").set_input_files(bad)
     ui.wait_for_function("document.getElementById('error').textContent.length > 0")
@@ -127,9 +131,16 @@ def test_a_bad_file_gets_a_clear_message_on_the_page_and_the_next_photo_works(pa
     ui.locator("#file").set_input_files(ROOT / "examples" / "shop-trouser.jpg")
     ui.wait_for_function("document.querySelectorAll('#prediction li').length === 3")
 
-    assert EXPECTED[case] in message
+    assert EXPECTED[case] in message and message == str(python.value)
     assert ui.locator("#error").text_content() == ""
     assert ui.locator("#prediction li").first.locator(".name").text_content() == "Trouser"
+
+
+def test_an_image_wider_than_a_canvas_gets_a_clear_message_in_the_page(page, tmp_path):
+    panorama = tmp_path / "panorama.png"
+    Image.new("RGB", (40_000, 100), "white").save(panorama)
+
+    assert "at most 32,767 pixels a side" in page.answer(panorama)["error"]
 
 
 def test_window_tinyvgg_classify_resolves_to_the_mcp_tools_json_shape(page, shipped):
@@ -172,6 +183,18 @@ def test_pushing_a_gradio_bundle_as_static_is_refused_with_the_build_command(tmp
 
     with pytest.raises(HubError, match="build --static"):
         push(tmp_path, "alice/not-static", static=True)
+
+
+def test_a_hub_model_whose_onnx_was_exported_from_another_calibration_is_refused(hub_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"ood_threshold": config["ood_threshold"] + 1}))
+    hub_push(folder, "alice/recalibrated", wheel=False)
+
+    with pytest.raises(HubError, match="exported from another config.json"):
+        build_static(tmp_path / "space", "alice/recalibrated")
+    assert not (tmp_path / "space").exists()
 
 
 def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_commit(hub_server, monkeypatch, tmp_path):

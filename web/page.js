@@ -23,7 +23,12 @@ ready.then(
       img.src = `./examples/${encodeURIComponent(name)}`;
       img.alt = name;
       img.title = name;
-      img.addEventListener("click", async () => show(await (await fetch(img.src)).blob()));
+      img.addEventListener("click", () =>
+        fetch(img.src)
+          .then((response) => response.blob())
+          .then(show)
+          .catch((error) => ($("error").textContent = `The example could not be read: ${error.message}`)),
+      );
       $("examples").appendChild(img);
     }
   },
@@ -35,7 +40,13 @@ ready.then(
 /** Classify one photo and show the answer, or the reason there is none; one photo at a time. */
 function show(blob) {
   busy = busy.then(async () => {
-    const model = await ready;
+    let model;
+    try {
+      model = await ready;
+    } catch (error) {
+      $("error").textContent = `The model could not be loaded, so no photo can be classified: ${error.message}`;
+      return;
+    }
     $("error").textContent = "";
     $("warning").textContent = "";
     $("prediction").replaceChildren();

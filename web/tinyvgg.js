@@ -11,6 +11,8 @@
 import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
 
 const here = (path) => new URL(path, import.meta.url).href;
+// The longest side a browser's 2D canvas takes (Chromium, Firefox).
+const CANVAS_SIDE = 32767;
 
 export class ImageError extends Error {
   constructor(message) {
@@ -30,8 +32,9 @@ function loadOpenCV() {
     script.onload = () => {
       // opencv.js sets window.cv to its module, which is ready once its WebAssembly is compiled.
       const cv = window.cv;
-      if (cv.Mat) resolve(cv);
-      else if (typeof cv.then === "function") cv.then((ready) => resolve(ready));
+      if (!cv) reject(new Error("vendor/opencv-js/opencv.js defined no cv module"));
+      else if (cv.Mat) resolve(cv);
+      else if (typeof cv.then === "function") cv.then(resolve, reject);
       else cv.onRuntimeInitialized = () => resolve(cv);
     };
     document.head.appendChild(script);
@@ -43,13 +46,19 @@ export async function load() {
   // Several threads need a cross-origin isolated page, which a static host does not promise.
   ort.env.wasm.numThreads = 1;
   const [spec, cv, session] = await Promise.all([
-    fetch(here("./model.json")).then((r) => r.json()),
+    download("./model.json").then((r) => r.json()),
     loadOpenCV(),
-    fetch(here("./model.onnx"))
+    download("./model.onnx")
       .then((r) => r.arrayBuffer())
       .then((bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] })),
   ]);
   return new TinyVGG(spec, cv, session);
+}
+
+async function download(path) {
+  const response = await fetch(here(path));
+  if (!response.ok) throw new Error(`${path} could not be loaded (HTTP ${response.status}): rebuild the Space`);
+  return response;
 }
 
 // ---- the model's answer -----------------------------------------------------------------------
@@ -73,7 +82,14 @@ class TinyVGG {
   async answer(source) {
     const started = performance.now();
     const blob = await toBlob(source);
-    const prepared = await this.prepareImage(blob);
+    let prepared;
+    try {
+      prepared = await this.prepareImage(blob);
+    } catch (error) {
+      // OpenCV.js throws a pointer (a number) to its C++ exception: give it a message.
+      if (typeof error === "number") throw new Error(`OpenCV failed: ${this.cv.exceptionFromPtr?.(error)?.msg ?? error}`);
+      throw error;
+    }
     const { logits, photoLogits } = await this.run(prepared.pixels);
     const score = this.oodScore(logits, prepared.pixels);
     const config = this.spec.config;
@@ -140,6 +156,7 @@ class TinyVGG {
     const header = imageHeader(bytes);
     if (!header) throw new ImageError(p.NOT_AN_IMAGE);
     const { width, height, format } = header;
+    if (width * height > p.PIL_BOMB_PIXELS) throw new ImageError(p.TOO_MANY_PIXELS);
     if (width * height > p.MAX_PIXELS) {
       throw new ImageError(
         `The image is ${width}x${height} pixels (${(width * height / 1e6).toFixed(0)} megapixels); ` +
@@ -149,6 +166,12 @@ class TinyVGG {
     if (Math.min(width, height) < p.MIN_SIDE) {
       throw new ImageError(`The image is only ${width}x${height} pixels; it needs at least ${p.MIN_SIDE} pixels on each side.`);
     }
+    if (Math.max(width, height) > CANVAS_SIDE) {
+      throw new ImageError(
+        `The image is ${width}x${height} pixels; a browser page can decode at most ${CANVAS_SIDE.toLocaleString("en")} ` +
+          "pixels a side. Send a smaller photo (the Python app reads it).",
+      );
+    }
     if (truncated(bytes, format)) throw new ImageError(p.TRUNCATED);
     let bitmap;
     try {
@@ -157,30 +180,43 @@ class TinyVGG {
     } catch {
       throw new ImageError(p.NOT_AN_IMAGE);
     }
-    // Transparency is flattened onto white, as rgb_pixels does.
-    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.fillStyle = "#fff";
-    context.fillRect(0, 0, bitmap.width, bitmap.height);
-    context.drawImage(bitmap, 0, 0);
-    bitmap.close();
-    const rgba = this.cv.matFromImageData(context.getImageData(0, 0, canvas.width, canvas.height));
-    const rgb = new this.cv.Mat();
-    this.cv.cvtColor(rgba, rgb, this.cv.COLOR_RGBA2RGB);
-    rgba.delete();
-    // PIL's draft mode decodes a large JPEG at 1/2, 1/4 or 1/8 of its size, at least DRAFT_SIDE a side.
-    if (format === "jpeg" && Math.min(width, height) > 2 * p.DRAFT_SIDE) {
-      const scale = Math.min(Math.floor(width / p.DRAFT_SIDE), Math.floor(height / p.DRAFT_SIDE));
-      const a = [8, 4, 2, 1].find((s) => scale >= s);
-      if (a > 1) {
-        const drafted = new this.cv.Mat();
-        const size = new this.cv.Size(Math.ceil(rgb.cols / a), Math.ceil(rgb.rows / a));
-        this.cv.resize(rgb, drafted, size, 0, 0, this.cv.INTER_AREA);
-        rgb.delete();
-        return drafted;
-      }
+    let pixels;
+    try {
+      // Transparency is flattened onto white, as rgb_pixels does.
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const context = canvas.getContext("2d", { willReadFrequently: true });
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, bitmap.width, bitmap.height);
+      context.drawImage(bitmap, 0, 0);
+      pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    } finally {
+      bitmap.close();
     }
-    return rgb;
+    const { cv } = this;
+    const rgb = new cv.Mat();
+    const rgba = cv.matFromImageData(pixels);
+    try {
+      cv.cvtColor(rgba, rgb, cv.COLOR_RGBA2RGB);
+    } catch (error) {
+      rgb.delete();
+      throw error;
+    } finally {
+      rgba.delete();
+    }
+    // PIL's draft mode decodes a large JPEG at 1/2, 1/4 or 1/8 of its size, at least DRAFT_SIDE a side.
+    const scale = Math.min(Math.floor(width / p.DRAFT_SIDE), Math.floor(height / p.DRAFT_SIDE));
+    const a = [8, 4, 2, 1].find((s) => scale >= s) ?? 1;
+    if (format !== "jpeg" || Math.min(width, height) <= 2 * p.DRAFT_SIDE || a === 1) return rgb;
+    const drafted = new cv.Mat();
+    try {
+      cv.resize(rgb, drafted, new cv.Size(Math.ceil(rgb.cols / a), Math.ceil(rgb.rows / a)), 0, 0, cv.INTER_AREA);
+      return drafted;
+    } catch (error) {
+      drafted.delete();
+      throw error;
+    } finally {
+      rgb.delete();
+    }
   }
 
   /** fashion_mnist_style: RGB -> {pixels, way}: small and plain images subtracted, photos cut out by GrabCut. */
@@ -194,21 +230,27 @@ class TinyVGG {
       return { pixels: this.square28(...this.subtractPlainBackground(gray)), way: p.PLAIN };
     }
     const small = shrink(cv, rgb, p.WORK_SIDE);
-    let mask = null;
-    if (Math.min(small.rows, small.cols) >= p.MIN_SIDE) {
-      const blurred = new cv.Mat();
-      cv.GaussianBlur(small, blurred, new cv.Size(0, 0), p.SMOOTHING, 0);
-      mask = this.garmentMask(blurred);
-      blurred.delete();
+    try {
+      let mask = null;
+      if (Math.min(small.rows, small.cols) >= p.MIN_SIDE) {
+        const blurred = new cv.Mat();
+        try {
+          cv.GaussianBlur(small, blurred, new cv.Size(0, 0), p.SMOOTHING, 0);
+          mask = this.garmentMask(blurred);
+        } finally {
+          blurred.delete();
+        }
+      }
+      let way = p.SEGMENTED;
+      if (mask === null) {
+        mask = { rows: small.rows, cols: small.cols, data: new Uint8Array(small.rows * small.cols).fill(1) };
+        way = p.FRAME;
+      }
+      const smallGray = grayFloats(cv, small);
+      return { pixels: this.square28(lightOnBlack(smallGray, mask, p.GARMENT_FLOOR), mask, true), way };
+    } finally {
+      if (small !== rgb) small.delete();
     }
-    let way = p.SEGMENTED;
-    if (mask === null) {
-      mask = { rows: small.rows, cols: small.cols, data: new Uint8Array(small.rows * small.cols).fill(1) };
-      way = p.FRAME;
-    }
-    const smallGray = grayFloats(cv, small);
-    if (small !== rgb) small.delete();
-    return { pixels: this.square28(lightOnBlack(smallGray, mask, p.GARMENT_FLOOR), mask, true), way };
   }
 
   /** garment_mask: the one item in the middle of a busy photo (1: garment), or null where nothing stands out. */
@@ -218,20 +260,21 @@ class TinyVGG {
     const width = rgb.cols;
     const insetY = Math.max(1, pyRound(p.GRABCUT_INSET * height));
     const insetX = Math.max(1, pyRound(p.GRABCUT_INSET * width));
-    const bgr = new cv.Mat();
-    cv.cvtColor(rgb, bgr, cv.COLOR_RGB2BGR);
-    const mask = cv.Mat.zeros(height, width, cv.CV_8U);
-    const background = new cv.Mat();
-    const foreground = new cv.Mat();
     const rect = new cv.Rect(insetX, insetY, width - 2 * insetX, height - 2 * insetY);
-    cv.setRNGSeed(0); // as the Python path does: a photo always gives the same mask
-    cv.grabCut(bgr, mask, rect, background, foreground, p.GRABCUT_ITERATIONS, cv.GC_INIT_WITH_RECT);
-    const labels = mask.data;
-    const garment = cv.Mat.zeros(height, width, cv.CV_8U);
-    for (let i = 0; i < labels.length; i++) garment.data[i] = labels[i] === cv.GC_FGD || labels[i] === cv.GC_PR_FGD ? 1 : 0;
-    for (const m of [bgr, mask, background, foreground]) m.delete();
-    const cleaned = clean(cv, garment);
-    garment.delete();
+    const mats = [new cv.Mat(), cv.Mat.zeros(height, width, cv.CV_8U), new cv.Mat(), new cv.Mat()];
+    const [bgr, mask, background, foreground] = mats;
+    let labels;
+    try {
+      cv.cvtColor(rgb, bgr, cv.COLOR_RGB2BGR);
+      cv.setRNGSeed(0); // as the Python path does: a photo always gives the same mask
+      cv.grabCut(bgr, mask, rect, background, foreground, p.GRABCUT_ITERATIONS, cv.GC_INIT_WITH_RECT);
+      // A copy: a view of OpenCV's memory goes empty when a later allocation grows it.
+      labels = Uint8Array.from(mask.data);
+    } finally {
+      for (const m of mats) m.delete();
+    }
+    const garment = labels.map((v) => (v === cv.GC_FGD || v === cv.GC_PR_FGD ? 1 : 0));
+    const cleaned = clean(cv, { rows: height, cols: width, data: garment });
     let sum = 0;
     for (const v of cleaned.data) sum += v;
     if (sum < p.MIN_GARMENT_SHARE * height * width) return null;
@@ -297,11 +340,14 @@ class TinyVGG {
     if (stretchWide && width > height) {
       const src = cv.matFromArray(height, width, cv.CV_32F, crop);
       const dst = new cv.Mat();
-      cv.resize(src, dst, new cv.Size(width, width), 0, 0, cv.INTER_LINEAR);
-      crop = Float32Array.from(dst.data32F);
-      height = width;
-      src.delete();
-      dst.delete();
+      try {
+        cv.resize(src, dst, new cv.Size(width, width), 0, 0, cv.INTER_LINEAR);
+        crop = Float32Array.from(dst.data32F);
+        height = width;
+      } finally {
+        src.delete();
+        dst.delete();
+      }
     }
     const side = Math.max(height, width);
     const square = new Uint8Array(side * side); // astype(np.uint8): truncated
@@ -409,10 +455,12 @@ function pyRound(x) {
 
 function grayFloats(cv, rgb) {
   const gray = new cv.Mat();
-  cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
-  const out = { rows: gray.rows, cols: gray.cols, data: Float32Array.from(gray.data) };
-  gray.delete();
-  return out;
+  try {
+    cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
+    return { rows: gray.rows, cols: gray.cols, data: Float32Array.from(gray.data) };
+  } finally {
+    gray.delete();
+  }
 }
 
 function borderValues(gray) {
@@ -437,12 +485,15 @@ function borderSpread(gray) {
   return median(border.map((v) => Math.abs(v - middle)));
 }
 
-/** numpy.percentile, linear interpolation. */
+/** numpy.percentile, linear interpolation, with NumPy's own lerp (from the nearer end). */
 function percentile(sorted, q) {
   const index = (q / 100) * (sorted.length - 1);
   const low = Math.floor(index);
   const high = Math.min(low + 1, sorted.length - 1);
-  return sorted[low] + (sorted[high] - sorted[low]) * (index - low);
+  const t = index - low;
+  const a = sorted[low];
+  const b = sorted[high];
+  return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 }
 
 /** _light_on_black: the garment's own shading, inverted, on black, with a floor of brightness. */
@@ -466,40 +517,45 @@ function shrink(cv, rgb, side) {
   const scale = side / Math.max(rgb.rows, rgb.cols);
   if (scale >= 1) return rgb;
   const out = new cv.Mat();
-  const size = new cv.Size(Math.max(1, pyRound(rgb.cols * scale)), Math.max(1, pyRound(rgb.rows * scale)));
-  cv.resize(rgb, out, size, 0, 0, cv.INTER_AREA);
-  return out;
+  try {
+    const size = new cv.Size(Math.max(1, pyRound(rgb.cols * scale)), Math.max(1, pyRound(rgb.rows * scale)));
+    cv.resize(rgb, out, size, 0, 0, cv.INTER_AREA);
+    return out;
+  } catch (error) {
+    out.delete();
+    throw error;
+  }
 }
 
-/** _clean: open away specks, keep the largest region, fill its holes; returns {rows, cols, data}. */
+/** _clean: open away specks, keep the largest region, fill its holes; {rows, cols, data} in and out. */
 function clean(cv, mask) {
-  const opened = new cv.Mat();
-  const kernel = cv.Mat.ones(3, 3, cv.CV_8U);
-  cv.morphologyEx(mask, opened, cv.MORPH_OPEN, kernel);
-  kernel.delete();
-  const labels = new cv.Mat();
-  const stats = new cv.Mat();
-  const centroids = new cv.Mat();
-  const count = cv.connectedComponentsWithStats(opened, labels, stats, centroids, 8);
-  let largest = opened;
-  if (count > 1) {
-    let best = 1;
-    for (let i = 2; i < count; i++) {
-      if (stats.intAt(i, cv.CC_STAT_AREA) > stats.intAt(best, cv.CC_STAT_AREA)) best = i;
+  const mats = [];
+  const track = (m) => (mats.push(m), m);
+  try {
+    const source = track(cv.matFromArray(mask.rows, mask.cols, cv.CV_8U, mask.data));
+    const opened = track(new cv.Mat());
+    const kernel = track(cv.Mat.ones(3, 3, cv.CV_8U));
+    cv.morphologyEx(source, opened, cv.MORPH_OPEN, kernel);
+    const labels = track(new cv.Mat());
+    const stats = track(new cv.Mat());
+    const count = cv.connectedComponentsWithStats(opened, labels, stats, track(new cv.Mat()), 8);
+    let largest = opened;
+    if (count > 1) {
+      let best = 1;
+      for (let i = 2; i < count; i++) {
+        if (stats.intAt(i, cv.CC_STAT_AREA) > stats.intAt(best, cv.CC_STAT_AREA)) best = i;
+      }
+      const ids = Int32Array.from(labels.data32S);
+      largest = track(cv.matFromArray(opened.rows, opened.cols, cv.CV_8U, Array.from(ids, (id) => (id === best ? 1 : 0))));
     }
-    largest = cv.Mat.zeros(opened.rows, opened.cols, cv.CV_8U);
-    const ids = labels.data32S;
-    for (let i = 0; i < ids.length; i++) largest.data[i] = ids[i] === best ? 1 : 0;
+    const contours = track(new cv.MatVector());
+    cv.findContours(largest, contours, track(new cv.Mat()), cv.RETR_EXTERNAL, cv.CHAIN_APPROX_SIMPLE);
+    const filled = track(cv.Mat.zeros(opened.rows, opened.cols, cv.CV_8U));
+    cv.drawContours(filled, contours, -1, new cv.Scalar(1), -1);
+    return { rows: filled.rows, cols: filled.cols, data: Uint8Array.from(filled.data) };
+  } finally {
+    for (const m of mats) m.delete();
   }
-  const contours = new cv.MatVector();
-  const hierarchy = new cv.Mat();
-  cv.findContours(largest, contours, hierarchy, cv.RETR_EXTERNAL, cv.CHAIN_APPROX_SIMPLE);
-  const filled = cv.Mat.zeros(opened.rows, opened.cols, cv.CV_8U);
-  cv.drawContours(filled, contours, -1, new cv.Scalar(1), -1);
-  const out = { rows: filled.rows, cols: filled.cols, data: Uint8Array.from(filled.data) };
-  for (const m of [opened, labels, stats, centroids, contours, hierarchy, filled]) m.delete();
-  if (largest !== opened) largest.delete();
-  return out;
 }
 
 /** PIL's Image.resize(..., Image.BOX) of an 8-bit image: a horizontal then a vertical pass, fixed point. */
