@@ -58,7 +58,8 @@ figures: setup
 # calibration and export on 2 CPU cores with native bfloat16, the `default` preset) and drop the
 # checkpoint; where the real photos lie beside the checkout, fit the photo calibration on the larger
 # set, so that the smaller one checks it; then add the ONNX weights, measure the model on the
-# smaller set (the card reports it) and copy both reliability diagrams into images/.
+# smaller set (the card reports it), copy both reliability diagrams into images/ and write the
+# README's and docs' figures from the new metrics.json.
 REAL_PHOTOS := ../shared/real-photos
 REAL_PHOTOS_LARGE := ../shared/real-photos-large
 pretrained: setup
@@ -70,6 +71,7 @@ pretrained: setup
 	if [ -f $(REAL_PHOTOS)/labels.json ]; then \
 	  $(PY) benchmarks/real_photos.py $(REAL_PHOTOS) --record model/pretrained; fi
 	cp model/pretrained/reliability_*.png images/
+	$(PY) -m model.results
 
 # After upgrading a package in .venv (pip install -U NAME), pin what is installed now, then
 # regenerate requirements.txt from it; `make test` checks that the three files agree.
