@@ -27,7 +27,7 @@ from static_page import StaticPage, compare, python_answer  # beside this script
 
 from model import TinyVGG
 from model.predict import PREDICTION_THREADS
-from model.static_space import build_static, bundle_bytes
+from model.static_space import build_static, bundle_bytes, downloaded_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [ROOT.parent / "shared" / "real-photos", ROOT / "examples", ROOT / "tests" / "photos"]
@@ -59,11 +59,7 @@ def measure(bundle: Path, photos: list[Path], model: TinyVGG) -> dict:
     answered = [r for r in rows if "same_top" in r]
     refused = [r for r in rows if "both_refused" in r]
     size = bundle_bytes(bundle)
-    gzipped = sum(
-        len(gzip.compress(p.read_bytes(), 6))
-        for p in bundle.rglob("*")
-        if p.is_file() and p.name != "README.md" and "examples" not in p.parts
-    )
+    gzipped = sum(len(gzip.compress(p.read_bytes(), 6)) for p in downloaded_files(bundle))
     return {
         "photos": len(rows),
         "answered_by_both": len(answered),

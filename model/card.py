@@ -137,12 +137,9 @@ def read_run(folder: str | Path) -> dict[str, Any]:
     )
 
 
-def render_card(folder: str | Path, model: Any, repo_id: str | None = None, **card_kwargs: Any) -> ModelCard:
-    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder.
-
-    `card_kwargs` go to `build_card` (`wheel`, `revision`).
-    """
-    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix(), **card_kwargs)
+def render_card(folder: str | Path, model: Any, repo_id: str | None = None) -> ModelCard:
+    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder."""
+    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
 
 
 def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:

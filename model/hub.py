@@ -24,7 +24,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from model import artifacts
-from model.card import render_card
+from model.card import read_run
 from model.hub_errors import HubError, describe_error
 from model.loading import load_folder, load_pretrained
 from model.metrics import MetricsError
@@ -107,11 +107,14 @@ def push(
     """
     folder = Path(folder)
     model = load_folder(folder)
-    files = {name: folder / name for name in (artifacts.WEIGHTS, artifacts.CONFIG)} | artifacts.run_files(folder)
+    run = read_run(folder)  # read once: the card shows exactly the files that are uploaded
+    files = {name: folder / name for name in (artifacts.WEIGHTS, artifacts.CONFIG)} | run["files"]
     built = _wheel_for_this_process() if wheel else None
     if built:
         files[f"{artifacts.CODE}/{built.name}"] = built
-    card = render_card(folder, model, repo_id=repo_id, wheel=built and built.name, revision=revision)
+    card = model.generate_model_card(
+        **run, repo_id=repo_id, folder=folder.as_posix(), wheel=built and built.name, revision=revision
+    )
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
     operations.append(CommitOperationAdd(path_in_repo=artifacts.CARD, path_or_fileobj=str(card).encode()))
 

@@ -16,8 +16,6 @@ from model.hub_errors import HubError, describe_error
 from model.metrics import Metrics, MetricsError, read_metrics
 from model.tinyvgg import ConfigError, TinyVGG
 
-# What describes a model beside its weights: read by the app's "About this model" panel, shipped in Spaces.
-
 
 def load_folder(folder: str | Path) -> TinyVGG:
     """The model in a trained folder, or a HubError that says what is wrong with the folder.

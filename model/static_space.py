@@ -194,9 +194,11 @@ def check_onnx(onnx: Path, config: dict, source: str) -> None:
         raise HubError(f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}")
 
 
-def bundle_bytes(out_dir: str | Path) -> int:
+def downloaded_files(out_dir: str | Path) -> list[Path]:
     """What a browser downloads to open the page and answer: every file but the README and the examples."""
-    out = Path(out_dir)
-    return sum(
-        p.stat().st_size for p in out.rglob("*") if p.is_file() and p.name != "README.md" and "examples" not in p.parts
-    )
+    return [p for p in Path(out_dir).rglob("*") if p.is_file() and p.name != "README.md" and "examples" not in p.parts]
+
+
+def bundle_bytes(out_dir: str | Path) -> int:
+    """The size of `downloaded_files`."""
+    return sum(p.stat().st_size for p in downloaded_files(out_dir))

@@ -18,8 +18,6 @@ from model import artifacts
 from model.classes import CLASS_NAMES
 from model.files import atomic_path, write_json
 
-# The files of a saved model: its weights and the arguments that rebuild it.
-
 # Energy lost per unit of roughness beyond the training images' largest: 0.1 more than the
 # largest costs 10, more than the whole range of garments' energies.
 ROUGHNESS_PENALTY = 100.0
