@@ -57,6 +57,8 @@ FIGURES: dict[str, Callable[[Metrics], str]] = {
     "real_photos_mean": lambda m: f"{m['real_photos']['mean_accuracy']:.1%}",
     "real_photos_top3": lambda m: f"{m['real_photos']['top3_mean']:.1%}",
     "real_photos_ece": lambda m: f"{m['real_photos']['ece']:.1%}",
+    "real_photos_ece_single_class": lambda m: f"{m['real_photos']['ece_single_class']:.1%}",
+    "real_photos_ece_noise_floor": lambda m: f"{m['real_photos']['ece_noise_floor']:.1%}",
     "real_photos_refused": lambda m: f"{m['real_photos']['refused']:.1%}",
     "real_photos_warned": lambda m: f"{m['real_photos']['warned']:.1%}",
     "real_photos_ms": lambda m: f"{m['real_photos']['ms_per_photo_median']:.1f} ms",
@@ -90,8 +92,10 @@ def summary(m: Metrics) -> str:
             "calibration",
             f"Fashion-MNIST: temperature {f['temperature']}, expected calibration error {f['ece_before']} -> "
             f"{f['ece_after']} on the test set; phone photos: temperature {f['photo_temperature']}, error "
-            f"{f['photo_ece_single_class']} on the {f['photo_fitted_on']} photos it was fitted on "
-            "([Reliability](docs/reliability.md))",
+            f"{f['photo_ece_single_class']} on the {f['photo_fitted_on']} photos it was fitted on, and "
+            f"{f['real_photos_ece']} on the {f['real_photos']} photos above ({f['real_photos_ece_single_class']} on "
+            f"the labels with one right class; {f['real_photos_ece_noise_floor']} is what chance alone gives a "
+            "perfectly calibrated model on that few photos) ([Real photos](docs/real-photos.md))",
         ),
         (
             "command",
