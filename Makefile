@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $@
 
-# The JavaScript libraries that `python -m model.space build --static` vendors (node 18+ and npm).
+# The JavaScript libraries that `python -m model.publishing.space build --static` vendors (node 18+ and npm).
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 18+ with npm (Debian: apt-get install nodejs npm); the static Space vendors its libraries from npm"; exit 1; }
 	npm ci --ignore-scripts --no-audit --no-fund
@@ -52,7 +52,7 @@ test: setup
 
 # Regenerate the README's figures from the shipped model and the dataset.
 figures: setup
-	$(PY) -m model.report --model model/pretrained --out images
+	$(PY) -m model.training.report --model model/pretrained --out images
 
 # Train the shipped model into model/pretrained/ (7 minutes of training and 3 of evaluation,
 # calibration and export on 2 CPU cores with native bfloat16, the `default` preset) and drop the
@@ -66,12 +66,12 @@ pretrained: setup
 	$(PY) train.py --output-dir model/pretrained
 	rm -f model/pretrained/checkpoint.pt
 	if [ -f $(REAL_PHOTOS_LARGE)/labels.json ]; then \
-	  $(PY) -m model.calibrate model/pretrained --photos $(REAL_PHOTOS_LARGE); fi
-	$(PY) -m model.export model/pretrained
+	  $(PY) -m model.publishing.recalibrate model/pretrained --photos $(REAL_PHOTOS_LARGE); fi
+	$(PY) -m model.publishing.export model/pretrained
 	if [ -f $(REAL_PHOTOS)/labels.json ]; then \
 	  $(PY) benchmarks/real_photos.py $(REAL_PHOTOS) --record model/pretrained; fi
 	cp model/pretrained/reliability_*.png images/
-	$(PY) -m model.results
+	$(PY) -m model.publishing.results
 
 # After upgrading a package in .venv (pip install -U NAME), pin what is installed now, then
 # regenerate requirements.txt from it; `make test` checks that the three files agree.
@@ -79,11 +79,11 @@ constraints:
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; $(PY) -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > constraints.new
 	mv constraints.new constraints.txt
 requirements: setup
-	$(PY) -m model.space requirements > requirements.txt
+	$(PY) -m model.publishing.space requirements > requirements.txt
 
 # Regenerate examples/ from the test set.
 examples: setup
-	$(PY) -m model.examples --out examples
+	$(PY) -m model.publishing.examples --out examples
 
 clean:
 	rm -rf $(VENV) node_modules runs .pytest_cache

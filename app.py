@@ -4,7 +4,7 @@
 
 The model comes from --model, else $MODEL_ID, else model_id.txt (written into Space bundles),
 else model/pretrained next to this file. This file is the interface only: every answer comes from
-the package's one prediction path, `model.classify`, and the model from `model.loading.load_model`.
+the package's one prediction path, `model.classify`, and the model from `model.loading.load_with_facts`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model import artifacts
+from model.errors import HubError, ModelFolderError
 from model.explain import grad_cam, overlay
-from model.hub_errors import HubError
-from model.loading import LoadedModel, load_model
+from model.loading import LoadedModel, load_with_facts
 from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify
 from model.preprocess import ImageError, to_inputs
 from model.tinyvgg import TinyVGG
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODEL = HERE / "model" / "pretrained"
-# Written by `python -m model.space build --model REPO_ID`: the Space then downloads that repo.
+DEFAULT_MODEL = artifacts.PRETRAINED
+# Written by `python -m model.publishing.space build --model REPO_ID`: the Space then downloads that repo.
 MODEL_ID_FILE = HERE / "model_id.txt"
 EXAMPLES = HERE / "examples"
 # For uploads (gradio refuses them with 413) and for images that arrive any other way (checked here).
@@ -127,7 +128,7 @@ def default_model_spec() -> str:
 
 @functools.cache
 def default_model() -> LoadedModel:
-    return load_model(default_model_spec())
+    return load_with_facts(default_model_spec())
 
 
 def _image(value):
@@ -300,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        loaded = load_model(args.model)
-    except HubError as err:
+        loaded = load_with_facts(args.model)
+    except (HubError, ModelFolderError) as err:
         print(
             f"error: cannot load the model from {args.model}: {err}\n"
             f"Start with another one: python app.py --model FOLDER_OR_REPO_ID (the shipped one is {DEFAULT_MODEL}).",

@@ -14,19 +14,19 @@ from pathlib import Path
 import torch
 
 from model import artifacts
-from model.calibrate import calibrate, plot_reliability
-from model.card import read_run
-from model.checkpoint import CheckpointError
-from model.config import AUGMENTATIONS, PRECISIONS, PRESETS, TrainConfig
-from model.curves import CurveLog
-from model.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
-from model.device import native_bf16, processor_name, resolve_precision, select_device
-from model.distributed import Distributed, init_distributed, shutdown
-from model.engine import TrainingInterrupted, build_model, evaluate, fit
 from model.files import check_writable, move_into, remove_stale_temporaries, write_text
 from model.metrics import Metrics, write_metrics
-from model.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
+from model.publishing.card import render_card
 from model.tinyvgg import TinyVGG
+from model.training.calibrate import calibrate, plot_reliability
+from model.training.checkpoint import CheckpointError
+from model.training.config import AUGMENTATIONS, PRECISIONS, PRESETS, TrainConfig
+from model.training.curves import CurveLog
+from model.training.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
+from model.training.device import native_bf16, processor_name, resolve_precision, select_device
+from model.training.distributed import Distributed, init_distributed, shutdown
+from model.training.engine import TrainingInterrupted, build_model, evaluate, fit
+from model.training.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
 
 
 def _preset_default(name: str) -> str:
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--augment",
         choices=AUGMENTATIONS,
         help="none; flip-shift: random flips and 2-pixel shifts; photo: also scale, tilt, texture, light, blur and "
-        f"leftover background, as phone photos arrive (model/augment.py) {_preset_default('augment')}",
+        f"leftover background, as phone photos arrive (model/training/augment.py) {_preset_default('augment')}",
     )
     p.add_argument(
         "--photo-share",
@@ -174,7 +174,7 @@ def write_artifacts(
         if probabilities is not None:
             plot_reliability(probabilities, test_labels, scratch / artifacts.RELIABILITY)
         # Weights, config.json and the card, which reports the metrics and shows the figures above.
-        model.save_pretrained(scratch, model_card_kwargs={**read_run(scratch), "folder": output_dir.as_posix()})
+        model.save_pretrained(scratch, model_card_kwargs={"card": render_card(scratch, model, location=output_dir)})
         move_into(scratch, output_dir)
     # What an earlier run in this folder left that this one did not write would describe other weights.
     stale = dict(artifacts.STALE_AFTER_TRAINING)
@@ -317,13 +317,13 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         f"artifacts in {output_dir}/"
     )
     if config.push_to_hub:
-        from model.hub import push
-        from model.hub_errors import HubError
+        from model.errors import HubError
+        from model.publishing.hub import push
 
         try:
             print(f"pushed to {push(output_dir, config.push_to_hub)}")
         except HubError as err:
-            retry = shlex.join(["python", "-m", "model.hub", "push", str(output_dir), config.push_to_hub])
+            retry = shlex.join(["python", "-m", "model.publishing.hub", "push", str(output_dir), config.push_to_hub])
             print(
                 f"error: {err}\nThe trained model is safe in {output_dir}/; retry the upload with:\n  {retry}",
                 file=sys.stderr,

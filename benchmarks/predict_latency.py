@@ -69,13 +69,13 @@ def model_latency(calls: int) -> tuple[float, float]:
     import torch
 
     from model import artifacts
-    from model.export import INPUT_NAME, OUTPUT_NAME
     from model.preprocess import preprocess
+    from model.publishing.export import INPUT_NAME, OUTPUT_NAME
     from model.tinyvgg import TinyVGG
 
     onnx_path = PRETRAINED / artifacts.ONNX
     if not onnx_path.is_file():
-        raise SystemExit(f"{onnx_path} not found: write it with `python -m model.export model/pretrained`")
+        raise SystemExit(f"{onnx_path} not found: write it with `python -m model.publishing.export model/pretrained`")
     model = TinyVGG.from_pretrained(PRETRAINED)
     pixels = preprocess(ROOT / "examples" / "7-sneaker.png")[None]
     options = onnxruntime.SessionOptions()

@@ -17,10 +17,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from model.classes import CLASS_NAMES
-from model.config import PRECISIONS, PRESETS, TrainConfig
-from model.data import load_fashion_mnist
-from model.device import resolve_precision
-from model.engine import EpochState, augmentation, build_model, make_optimizer, train_one_epoch
+from model.training.config import PRECISIONS, PRESETS, TrainConfig
+from model.training.data import load_fashion_mnist
+from model.training.device import resolve_precision
+from model.training.engine import EpochState, augmentation, build_model, make_optimizer, train_one_epoch
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,12 +38,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-from model.calibrate import BINS, confidence_error  # noqa: E402
-from model.photoset import PhotoSet, read_photo_set  # noqa: E402
 from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify  # noqa: E402
 from model.preprocess import ImageError  # noqa: E402
-from model.report import save_figure  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
+from model.training.calibrate import BINS, confidence_error  # noqa: E402
+from model.training.photoset import PhotoSet, read_photo_set  # noqa: E402
+from model.training.report import save_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: its examples/, images/ and the photos beside it
 
@@ -153,8 +153,8 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
 
 def record(folder: Path, model: TinyVGG, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
     """Merge the figures into a model folder's metrics.json, under "real_photos", and rewrite its card."""
-    from model.card import write_card
     from model.metrics import read_metrics, write_metrics
+    from model.publishing.card import write_card
 
     metrics = read_metrics(folder)
     metrics["real_photos"] = found | {

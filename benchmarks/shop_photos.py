@@ -3,7 +3,7 @@
     python benchmarks/shop_photos.py [--model model/pretrained] [--limit N]
 
 Each test image is turned into a shop photo (dark garment on white, 280 to 504 pixels, JPEG,
-see model.examples.shop_photo), decoded and preprocessed exactly as the app does, and
+see model.publishing.examples.shop_photo), decoded and preprocessed exactly as the app does, and
 classified. The baseline is the same model on the original 28x28 images, in the same run.
 """
 
@@ -15,11 +15,11 @@ import time
 import numpy as np
 import torch
 
-from model.data import load_fashion_mnist
-from model.engine import evaluate
-from model.examples import shop_photo
 from model.preprocess import prepare
+from model.publishing.examples import shop_photo
 from model.tinyvgg import TinyVGG
+from model.training.data import load_fashion_mnist
+from model.training.engine import evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

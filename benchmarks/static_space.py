@@ -2,7 +2,7 @@
 
     python benchmarks/static_space.py [PHOTO_DIR ...] [--bundle DIR] [--json]
 
-Builds the static bundle (python -m model.space build --static) unless --bundle names one, serves it
+Builds the static bundle (python -m model.publishing.space build --static) unless --bundle names one, serves it
 on a free loopback port, opens the page in Chromium and classifies every photo (default:
 ../shared/real-photos, examples/ and tests/photos) both in the page and with `model.classify` in
 this process. Reports how often the top class agrees, the largest probability difference, the mean
@@ -27,7 +27,7 @@ from static_page import StaticPage, compare, python_answer  # beside this script
 
 from model import TinyVGG
 from model.predict import PREDICTION_THREADS
-from model.static_space import build_static, bundle_bytes, downloaded_files
+from model.publishing.static_space import build_static, bundle_bytes, downloaded_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [ROOT.parent / "shared" / "real-photos", ROOT / "examples", ROOT / "tests" / "photos"]

@@ -6,7 +6,7 @@
     answer = classify("photo.jpg", model)        # a path, bytes or a PIL image
     print(answer.top_classes(), answer.warning)
 
-Each submodule holds one part (`model.predict`, `model.preprocess`, `model.data`, `model.hub`, ...).
+Each submodule holds one part (`model.predict`, `model.preprocess`, `model.training.data`, `model.publishing.hub`, ...).
 """
 
 from model.predict import Answer, classify

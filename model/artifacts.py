@@ -1,7 +1,7 @@
 """The files of a run folder: what each is called, and which of them ship, get published and go stale.
 
 A run folder is what `python train.py --output-dir DIR` writes (model/pretrained is one), plus
-what later commands add to it (`python -m model.calibrate`, `python -m model.export`). Every
+what later commands add to it (`python -m model.publishing.recalibrate`, `python -m model.publishing.export`). Every
 module names these files through this one, so a rename or a new file is one edit here.
 """
 
@@ -11,20 +11,26 @@ from pathlib import Path
 
 from huggingface_hub.constants import CONFIG_NAME, REPOCARD_NAME, SAFETENSORS_SINGLE_FILE
 
+# The library's folder, the model it ships, and the checkout it sits in when installed editable
+# (pyproject.toml, app.py, examples/ and web/ are there; an installed wheel has no checkout).
+PACKAGE = Path(__file__).resolve().parent
+PRETRAINED = PACKAGE / "pretrained"
+CHECKOUT = PACKAGE.parent
+
 WEIGHTS = SAFETENSORS_SINGLE_FILE  # model.safetensors
 CONFIG = CONFIG_NAME  # config.json: the arguments that rebuild the model, class names and calibration included
-CARD = REPOCARD_NAME  # README.md: the model card (model.card)
+CARD = REPOCARD_NAME  # README.md: the model card (model.publishing.card)
 METRICS = "metrics.json"  # model.metrics.Metrics: what train.py measured, and what calibration adds
 TRAINING_ARGS = "training_args.json"  # the run's TrainConfig
 CHECKPOINT = "checkpoint.pt"  # the state to resume from; never published
 CONFUSION_MATRIX = "confusion_matrix.png"
 LOSS_CURVES = "loss_curves.png"
 RELIABILITY = "reliability_diagram.png"  # Fashion-MNIST test set, before and after calibration
-RELIABILITY_PHOTOS = "reliability_photos.png"  # real photos (python -m model.calibrate --photos)
-ONNX = "model.onnx"  # python -m model.export
-TENSORBOARD = "tensorboard"  # a folder of TensorBoard event files (model.curves)
+RELIABILITY_PHOTOS = "reliability_photos.png"  # real photos (python -m model.publishing.recalibrate --photos)
+ONNX = "model.onnx"  # python -m model.publishing.export
+TENSORBOARD = "tensorboard"  # a folder of TensorBoard event files (model.training.curves)
 TENSORBOARD_EVENTS = f"{TENSORBOARD}/events.out.tfevents.*"
-# In a Hub repo pushed by `python -m model.hub push`: the package's wheel, so the repo carries its own code.
+# In a Hub repo pushed by `python -m model.publishing.hub push`: the package's wheel, so the repo carries its own code.
 CODE = "code"
 
 # The figures train.py and calibration draw, which the card shows when they travel with it.
@@ -38,11 +44,11 @@ RUN_FILES = (METRICS, TRAINING_ARGS, *FIGURES, ONNX, TENSORBOARD_EVENTS)
 
 # Made from the weights by a later command, so a new training run makes them stale: file -> why and how to redo it.
 STALE_AFTER_TRAINING = {
-    ONNX: "python -m model.export re-creates it",
-    RELIABILITY_PHOTOS: "python -m model.calibrate FOLDER --photos DIR re-creates it",
+    ONNX: "python -m model.publishing.export re-creates it",
+    RELIABILITY_PHOTOS: "python -m model.publishing.recalibrate FOLDER --photos DIR re-creates it",
 }
 # The ONNX graph holds the calibration, so new calibration values make it stale too.
-STALE_AFTER_CALIBRATION = {ONNX: "python -m model.export re-creates it"}
+STALE_AFTER_CALIBRATION = {ONNX: "python -m model.publishing.export re-creates it"}
 
 
 def run_files(folder: str | Path) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""Errors of Hub operations in plain words: what happened and what to do."""
+"""The Hub client's errors in plain words: what happened and what to do (raised as model.errors.HubError)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,10 @@ from model import artifacts
 LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"
 
 
-class HubError(RuntimeError):
-    """A Hub operation failed; the message says what happened and what to do."""
-
-
-def describe_error(err: Exception, repo_id: str, revision: str | None, *, action: str) -> str:
-    """One plain sentence (or two) for any error the Hub client raises."""
+def describe_error(
+    err: Exception, repo_id: str, revision: str | None, *, action: str, filename: str = artifacts.WEIGHTS
+) -> str:
+    """One plain sentence (or two) for any error the Hub client raises; `filename` is the file that was asked for."""
     where = f"{repo_id}@{revision}" if revision else repo_id
     if isinstance(err, GatedRepoError):
         return f"{repo_id} is gated: accept its conditions on the Hub, then {LOGIN_HINT}."
@@ -47,7 +45,7 @@ def describe_error(err: Exception, repo_id: str, revision: str | None, *, action
             "or pass a local folder such as model/pretrained."
         )
     if isinstance(err, EntryNotFoundError):
-        return f"{where} has no {artifacts.WEIGHTS}. Is it a TinyVGG repository pushed by this project?"
+        return f"{where} has no {filename}. Is it a TinyVGG repository pushed by this project?"
     if isinstance(err, LocalTokenNotFoundError):
         return f"No Hugging Face token found: {LOGIN_HINT}."
     if isinstance(err, HFValidationError):

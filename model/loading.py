@@ -1,4 +1,11 @@
-"""Load a TinyVGG from a folder or a Hub repo, the way its users will, with every failure in plain words."""
+"""The one way to load a TinyVGG: a folder or REPO_ID[@REVISION], with every failure in plain words.
+
+    from model.loading import load
+    model = load("model/pretrained")           # a folder written by train.py
+    model = load("your-name/tinyvgg@v1")       # a Hub repo at a branch, tag or commit
+
+`TinyVGG.from_pretrained` is the mixin's loader underneath; `load` adds the errors a user can act on.
+"""
 
 from __future__ import annotations
 
@@ -8,74 +15,107 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import ModelCard, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 from safetensors import SafetensorError
 
 from model import artifacts
-from model.hub_errors import HubError, describe_error
+from model.errors import ConfigError, HubError, ModelFolderError
+from model.hub_errors import describe_error
 from model.metrics import Metrics, MetricsError, read_metrics
-from model.tinyvgg import ConfigError, TinyVGG
+from model.tinyvgg import TinyVGG
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model comes from: a local folder, or a Hub repo at a revision (None: the default branch)."""
+
+    name: str  # the folder's path or the repo id
+    revision: str | None = None
+    is_folder: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.revision}" if self.revision else self.name
+
+
+def parse_source(spec: str | Path, revision: str | None = None) -> Source:
+    """`FOLDER` or `REPO_ID[@REVISION]`; `revision`, when given, wins over the one after @.
+
+    An existing folder is a folder, whatever its name; anything else is a Hub repo id.
+    """
+    if Path(spec).is_dir():
+        return Source(str(spec), None, is_folder=True)
+    name, _, at = str(spec).partition("@")
+    return Source(name, revision or at or None)
+
+
+def load(spec: str | Path | Source, revision: str | None = None, **hub_kwargs) -> TinyVGG:
+    """The model in a folder or a Hub repo (`parse_source`), in eval mode.
+
+    `hub_kwargs` go to `TinyVGG.from_pretrained` (cache_dir, token, ...).
+
+    Raises:
+        ModelFolderError: A folder that holds no model (missing, no weights, broken config.json).
+        HubError: The repo, revision or weights cannot be found or read, or the Hub cannot be reached.
+    """
+    source = spec if isinstance(spec, Source) else parse_source(spec, revision)
+    if source.is_folder:
+        return _load_folder(Path(source.name))
+    if "/" not in source.name or Path(source.name).exists():
+        raise ModelFolderError(
+            f"{source.name} is neither a model folder nor a Hub repo id of the form user/name. Name a folder "
+            "written by `python train.py`, or a repo pushed by `python -m model.publishing.hub push`."
+        )
+    try:
+        return _from_pretrained(source.name, source.revision, HubError, **hub_kwargs)
+    except HubError as err:
+        if isinstance(err.__cause__, RepositoryNotFoundError):
+            raise HubError(f"There is no folder {source.name} here, and no such Hub repo: {err}") from err
+        raise
 
 
 def load_folder(folder: str | Path) -> TinyVGG:
-    """The model in a trained folder, or a HubError that says what is wrong with the folder.
+    """`load` for a path that must be a folder (to push, export or bundle it): never looked up on the Hub."""
+    return load(Source(str(folder), is_folder=True))
 
-    Raises:
-        HubError: No weights, a broken config.json, or a config that does not match the weights.
-    """
-    folder = Path(folder)
+
+def _load_folder(folder: Path) -> TinyVGG:
     if not folder.is_dir():
-        raise HubError(f"{folder} is not a folder. Train one with `python train.py --output-dir {folder}`.")
-    if not (folder / artifacts.WEIGHTS).is_file():
-        raise HubError(
-            f"{folder} has no {artifacts.WEIGHTS}, so there is no model in it. "
-            f"Train with `python train.py --output-dir {folder}` first."
-        )
-    try:
-        config = json.loads((folder / artifacts.CONFIG).read_text())
-    except FileNotFoundError:
-        raise HubError(
-            f"{folder / artifacts.CONFIG} is missing; it holds the architecture. Retrain or restore it."
-        ) from None
-    except json.JSONDecodeError as err:
-        raise HubError(
-            f"{folder / artifacts.CONFIG} is not valid JSON ({err}). Restore it from the training run."
-        ) from None
-    if not isinstance(config, dict):
-        raise HubError(f"{folder / artifacts.CONFIG} is not a JSON object. Restore it from the training run.")
-    return _from_pretrained(folder, config=folder / artifacts.CONFIG, weights=folder / artifacts.WEIGHTS)
+        raise ModelFolderError(f"{folder} is not a folder. Train one with `python train.py --output-dir {folder}`.")
+    # Without config.json the mixin would build the default TinyVGG: say what is missing instead,
+    # unless the weights are missing too (TinyVGG.from_pretrained says so).
+    config_file = folder / artifacts.CONFIG
+    if config_file.is_file() or not (folder / artifacts.WEIGHTS).is_file():
+        try:
+            config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        except json.JSONDecodeError as err:
+            raise ModelFolderError(
+                f"{config_file} is not valid JSON ({err}). Restore it from the training run."
+            ) from None
+        if not isinstance(config, dict):
+            raise ModelFolderError(f"{config_file} is not a JSON object. Restore it from the training run.")
+        return _from_pretrained(folder, None, ModelFolderError)
+    raise ModelFolderError(f"{config_file} is missing; it holds the architecture. Retrain or restore it.")
 
 
-def load_pretrained(repo_id_or_folder: str, revision: str | None = None, **kwargs) -> TinyVGG:
-    """`TinyVGG.from_pretrained` with its errors turned into a HubError that says what to do.
-
-    Raises:
-        HubError: The repo, revision or weights cannot be found or read, or the Hub cannot be reached.
-    """
-    if Path(repo_id_or_folder).is_dir():
-        return load_folder(repo_id_or_folder)
-    config = f"{repo_id_or_folder}: {artifacts.CONFIG}"
-    return _from_pretrained(repo_id_or_folder, config=config, weights=artifacts.WEIGHTS, revision=revision, **kwargs)
-
-
-def _from_pretrained(
-    source: str | Path, *, config: str | Path, weights: str | Path, revision: str | None = None, **kwargs
-) -> TinyVGG:
-    """`TinyVGG.from_pretrained(source)`; every failure a HubError naming `config` or `weights` as users know them."""
+def _from_pretrained(source: str | Path, revision: str | None, error: type[Exception], **kwargs) -> TinyVGG:
+    """`TinyVGG.from_pretrained(source)`; each failure an `error` that names config.json or the weights."""
+    local = isinstance(source, Path)
+    config = source / artifacts.CONFIG if local else f"{source}: {artifacts.CONFIG}"
+    weights = source / artifacts.WEIGHTS if local else artifacts.WEIGHTS
     try:
         return TinyVGG.from_pretrained(source, revision=revision, **kwargs)
-    except ConfigError as err:
-        raise HubError(str(err)) from None
+    except (ConfigError, ModelFolderError) as err:
+        raise error(str(err)) from None
     except (HFValidationError, HfHubHTTPError) as err:  # some of them are ValueErrors too
-        raise HubError(describe_error(err, str(source), revision, action="pull")) from err
+        raise error(describe_error(err, str(source), revision, action="pull")) from err
     except (ValueError, TypeError) as err:  # values TinyVGG refuses, such as hidden_units: 0
-        raise HubError(f"{config} holds values that build no TinyVGG: {err}. Restore it.") from None
+        raise error(f"{config} holds values that build no TinyVGG: {err}. Restore it.") from None
     except SafetensorError as err:
-        raise HubError(f"{weights} is not a readable safetensors file ({err}); it may be truncated.") from None
+        raise error(f"{weights} is not a readable safetensors file ({err}); it may be truncated.") from None
     except RuntimeError as err:
-        raise HubError(f"{config} does not match {weights}: {_mismatch(err)}") from None
+        raise error(f"{config} does not match {weights}: {_mismatch(err)}") from None
     except Exception as err:
-        raise HubError(describe_error(err, str(source), revision, action="pull")) from err
+        raise error(describe_error(err, str(source), revision, action="pull")) from err
 
 
 @dataclass
@@ -90,37 +130,37 @@ class LoadedModel:
     confusion_matrix: Path | None
 
 
-def load_model(spec: str | Path) -> LoadedModel:
-    """Load `FOLDER` or `REPO_ID[@REVISION]`, with its card, metrics and confusion matrix when present.
+def load_with_facts(spec: str | Path) -> LoadedModel:
+    """`load(spec)`, with its card, metrics and confusion matrix when present (the app's "About this model").
 
     Raises:
-        HubError: The model cannot be loaded; the message names the source and what to do.
+        ModelFolderError, HubError: As `load`; also for a metrics.json that does not match its schema.
     """
-    source, _, revision = str(spec).partition("@")
-    if Path(source).is_dir():
-        model = load_folder(source)
-        files = {name: Path(source) / name for name in artifacts.DESCRIPTION if (Path(source) / name).is_file()}
+    source = parse_source(spec)
+    model = load(source)
+    if source.is_folder:
+        folder = Path(source.name)
+        files = {name: folder / name for name in artifacts.DESCRIPTION if (folder / name).is_file()}
         revision = None
-    elif "/" not in source or Path(source).exists():
-        raise HubError(f"{source} is neither a model folder nor a Hub repo id of the form user/name.")
     else:
-        model = load_pretrained(source, revision=revision or None)
         files = {
-            name: path for name in artifacts.DESCRIPTION if (path := _optional_download(source, name, revision or None))
+            name: path
+            for name in artifacts.DESCRIPTION
+            if (path := _optional_download(source.name, name, source.revision))
         }
         # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
-        revision = files[artifacts.CONFIG].parent.name if artifacts.CONFIG in files else revision or "main"
+        revision = files[artifacts.CONFIG].parent.name if artifacts.CONFIG in files else source.revision or "main"
     try:
         metrics = read_metrics(files[artifacts.METRICS]) if artifacts.METRICS in files else None
     except MetricsError as err:
-        raise HubError(str(err)) from None
+        raise (ModelFolderError if source.is_folder else HubError)(str(err)) from None
     accuracy = None
     if artifacts.CARD in files:
         results = ModelCard.load(files[artifacts.CARD]).data.eval_results or []
         accuracy = next((r.metric_value for r in results if r.metric_type == "accuracy"), None)
     if accuracy is None and metrics:
         accuracy = metrics.get("test_accuracy")
-    return LoadedModel(model, source, revision, accuracy, metrics, files.get(artifacts.CONFUSION_MATRIX))
+    return LoadedModel(model, source.name, revision, accuracy, metrics, files.get(artifacts.CONFUSION_MATRIX))
 
 
 def _optional_download(repo_id: str, filename: str, revision: str | None) -> Path | None:

@@ -52,7 +52,7 @@ class Environment(TypedDict):
 
 
 class Calibration(TypedDict):
-    """The Fashion-MNIST temperature (model.calibrate.calibrate), fitted on the validation images."""
+    """The Fashion-MNIST temperature (model.training.calibrate.calibrate), fitted on the validation images."""
 
     temperature: float
     ece_before: float  # on the test set, 15 bins
@@ -61,7 +61,7 @@ class Calibration(TypedDict):
 
 
 class Ood(TypedDict):
-    """The "not clothing" score and its threshold (model.calibrate)."""
+    """The "not clothing" score and its threshold (model.training.calibrate)."""
 
     method: str
     max_roughness: float
@@ -73,7 +73,7 @@ class Ood(TypedDict):
 
 
 class PhotoCalibration(TypedDict):
-    """`python -m model.calibrate FOLDER --photos DIR`: the photo temperature and the frame threshold."""
+    """`python -m model.publishing.recalibrate FOLDER --photos DIR`: the photo temperature and the frame threshold."""
 
     photo_temperature: float
     frame_threshold: float | None

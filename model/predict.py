@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from model.calibration import ood_score, photo_logits
 from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, Prepared, prepare_image, to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -68,7 +69,7 @@ def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
 
 
 def answer_logits(model: TinyVGG, prepared: Prepared) -> tuple[torch.Tensor, float]:
-    """The logits to show for `prepared` (num_classes,) and its `model.ood_score`, from one forward pass.
+    """The logits to show for `prepared` (num_classes,) and its `model.calibration.ood_score`, from one forward pass.
 
     Phone photos (segmented, or taken whole) get the photo temperature; the rest the Fashion-MNIST one.
 
@@ -79,16 +80,16 @@ def answer_logits(model: TinyVGG, prepared: Prepared) -> tuple[torch.Tensor, flo
     x = to_inputs(prepared.pixels[None])
     with torch.inference_mode():
         logits = model(x)  # once, for the label and the score
-        score = float(model.ood_score(x, logits)[0])
+        score = float(ood_score(model, x, logits)[0])
         if prepared.way == FRAME and model.frame_threshold is not None and score < model.frame_threshold:
             raise ImageError(NO_GARMENT)
         if prepared.way in PHOTO_WAYS:
-            logits = model.photo_logits(logits)  # phone photos are right less often: a confidence to match
+            logits = photo_logits(model, logits)  # phone photos are right less often: a confidence to match
     return logits[0], score
 
 
 def ood_warning(score: float, model: TinyVGG) -> str:
-    """The warning for an image with this `model.ood_score` when it is unlike the training images, else ""."""
+    """The warning for an image whose `ood_score` says it is unlike the training images, else ""."""
     if model.ood_threshold is None or score >= model.ood_threshold:
         return ""
     return NOT_CLOTHING

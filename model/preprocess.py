@@ -4,7 +4,7 @@ The app, the benchmark and evaluation all go through `prepare_image`, so the mod
 sees two different pipelines. Training reads the dataset's own 28x28 images and shares
 `to_inputs`, the last step. Each image takes one of four ways (`Prepared.way`): the model's
 confidence has one calibration for small and plain images and another for phone photos (see
-model.calibrate).
+model.training.calibrate).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray | None:
     GrabCut starts from a rectangle just inside the frame (people centre what they
     photograph); small specks are opened away and only the largest region is kept, so of
     several separate items (two shoes apart) one remains. Two shoes that touch stay one
-    region: the model learns such pairs from made-up ones (model.augment).
+    region: the model learns such pairs from made-up ones (model.training.augment).
 
     Returns None where nothing stands out from the background.
     """

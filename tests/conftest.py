@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from model.data import SHA256, DataError, FashionMNIST, load_fashion_mnist  # noqa: E402
+from model.training.data import SHA256, DataError, FashionMNIST, load_fashion_mnist  # noqa: E402
 from tests.hub_server import HubServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

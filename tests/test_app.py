@@ -22,10 +22,10 @@ from gradio_client.exceptions import AppError
 import app
 from benchmarks.app_server import free_port, start_app, stop
 from benchmarks.bad_images import EXPECTED, make_cases
-from model.hub import push
-from model.loading import load_model
+from model.loading import load_with_facts
 from model.predict import classify
 from model.preprocess import ImageError
+from model.publishing.hub import push
 from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "examples").glob("*"))
@@ -189,7 +189,7 @@ def test_model_id_environment_variable_picks_the_model(tmp_path):
 def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
     from PIL import Image
 
-    from model.calibrate import ood_sets
+    from model.training.calibrate import ood_sets
 
     noise = tmp_path / "noise.png"
     Image.fromarray(ood_sets()["noise"][0].numpy(), mode="L").save(noise)
@@ -248,7 +248,7 @@ def test_an_image_sent_inline_as_a_data_url_is_classified_like_an_upload():
 
 
 def test_about_this_model_says_what_the_percentage_means_with_the_recorded_figures():
-    loaded = load_model(str(ROOT / "model" / "pretrained"))
+    loaded = load_with_facts(str(ROOT / "model" / "pretrained"))
     photos = json.loads((ROOT / "model" / "pretrained" / "metrics.json").read_text())["photo_calibration"]
 
     facts = app._model_facts(loaded)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.augment import FOOTWEAR, augmented, flip_and_shift, photo_like, random_convolution
-from model.config import PRESETS
 from model.preprocess import to_inputs
+from model.training.augment import FOOTWEAR, augmented, flip_and_shift, photo_like, random_convolution
+from model.training.config import PRESETS
 
 # The shipped recipe's shares of top views and random convolutions.
 SHARES = {name: PRESETS["default"][name] for name in ("top_view_share", "style_share")}

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from model.calibrate import confidence_error, expected_calibration_error, fit_temperature, ood_sets
+from model.calibration import ood_score
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
+from model.training.calibrate import confidence_error, expected_calibration_error, fit_temperature, ood_sets
 from tests.conftest import ROOT
 
 PRETRAINED = ROOT / "model" / "pretrained"
@@ -87,8 +88,8 @@ def test_most_test_images_pass_the_warning_and_most_noise_does_not(shipped, fash
     noise = ood_sets()["noise"]
 
     with torch.inference_mode():
-        clothing = (shipped.ood_score(to_inputs(fashion_mnist.test_images)) >= shipped.ood_threshold).float().mean()
-        flagged = (shipped.ood_score(to_inputs(noise)) < shipped.ood_threshold).float().mean()
+        clothing = (ood_score(shipped, to_inputs(fashion_mnist.test_images)) >= shipped.ood_threshold).float().mean()
+        flagged = (ood_score(shipped, to_inputs(noise)) < shipped.ood_threshold).float().mean()
 
     assert clothing >= 0.90  # the threshold keeps 95% of held-out training images
     assert flagged >= 0.90
@@ -128,8 +129,8 @@ def test_the_shipped_model_is_calibrated_on_real_photos_within_the_target(metric
 
 
 def test_a_photo_folder_without_photos_is_refused_with_a_clear_error(shipped, tmp_path):
-    from model.calibrate import calibrate_photos
-    from model.photoset import read_photo_set
+    from model.training.calibrate import calibrate_photos
+    from model.training.photoset import read_photo_set
 
     (tmp_path / "labels.json").write_text(json.dumps({"classes": {"pants": ["Trouser"]}}))
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from huggingface_hub import ModelCard
 
-from model.card import build_card, read_run
 from model.predict import classify
+from model.publishing.card import build_card, model_card, read_run, render_card
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
@@ -71,8 +71,8 @@ def test_figures_appear_in_the_card_only_where_they_travel_with_it(trained):
     run = read_run(trained)
     model = TinyVGG.from_pretrained(trained)
 
-    with_figures = model.generate_model_card(**run)
-    without = model.generate_model_card(**{**run, "files": {}})
+    with_figures = model_card(model, run)
+    without = model_card(model, {**run, "files": {}})
 
     assert {n for n in run["files"] if n.endswith(".png")} == {"confusion_matrix.png", "loss_curves.png"}  # no val
     assert "![Confusion matrix](confusion_matrix.png)" in with_figures.text
@@ -127,7 +127,7 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
 def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     folder = tmp_path / "my-model"
     shutil.copytree(trained, folder)
-    card = TinyVGG.from_pretrained(folder).generate_model_card(**read_run(folder), folder=folder.as_posix())
+    card = render_card(folder, TinyVGG.from_pretrained(folder))
     (snippet,) = re.findall(r"```python\n(.*?)```", card.text, flags=re.S)
     shutil.copy(ROOT / "tests" / "photos" / "dress-on-rug.jpg", tmp_path / "photo.jpg")  # the snippet's photo
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.tinyvgg import TinyVGG
+from model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 RECIPE = {"epochs": 2, "lr": 0.1, "seed": 0}
 

@@ -9,7 +9,7 @@ import pytest
 from tensorboardX.proto.event_pb2 import Event
 
 from model import artifacts
-from model.curves import TAGS, CurveLog
+from model.training.curves import TAGS, CurveLog
 
 
 def read_scalars(folder: Path) -> dict[str, dict[int, float]]:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import data as data_module
 from model.classes import CLASS_NAMES
-from model.data import SHA256, DataError, load_fashion_mnist
+from model.training import data as data_module
+from model.training.data import SHA256, DataError, load_fashion_mnist
 from tests.conftest import idx_bytes
 
 

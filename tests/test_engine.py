@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.augment import flip_and_shift
-from model.config import TrainConfig
-from model.device import native_bf16, precision_dtype, resolve_precision, select_device
-from model.engine import EpochState, augmentation, evaluate, make_optimizer, train_one_epoch
 from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
+from model.training.augment import flip_and_shift
+from model.training.config import TrainConfig
+from model.training.device import native_bf16, precision_dtype, resolve_precision, select_device
+from model.training.engine import EpochState, augmentation, evaluate, make_optimizer, train_one_epoch
 
 
 def test_inputs_are_scaled_to_the_unit_interval_with_a_channel_axis():

@@ -1,4 +1,4 @@
-"""model/export.py: the shipped model as ONNX, run by the real ONNX Runtime against PyTorch."""
+"""model/publishing/export.py: the shipped model as ONNX, run by the real ONNX Runtime against PyTorch."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import onnxruntime
 import pytest
 import torch
 
-from model.card import write_card
-from model.export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME, check, export, main
 from model.preprocess import to_inputs
+from model.publishing.card import write_card
+from model.publishing.export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME, check, export, main
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 

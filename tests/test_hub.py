@@ -16,11 +16,11 @@ from huggingface_hub import HfApi, ModelCard
 
 import train
 from benchmarks.app_server import free_port
-from model.card import read_run
-from model.export import main as export_main
-from model.hub import push
-from model.hub_errors import HubError
-from model.loading import load_pretrained
+from model.errors import HubError
+from model.loading import load
+from model.publishing.card import card_kwargs
+from model.publishing.export import main as export_main
+from model.publishing.hub import push
 from model.tinyvgg import TinyVGG
 from tests.conftest import ARTIFACTS, ROOT
 from tests.hub_server import HubServer
@@ -102,7 +102,8 @@ def test_the_mixins_own_push_to_hub_publishes_the_same_files_and_card_but_the_wh
     assert export_main([str(trained)]) == 0  # the ONNX weights travel too
     push(trained, REPO)
 
-    TinyVGG.from_pretrained(trained).push_to_hub(other, model_card_kwargs=read_run(trained))
+    model = TinyVGG.from_pretrained(trained)
+    model.push_to_hub(other, model_card_kwargs=card_kwargs(trained, model, repo_id=other))
 
     ours, mixins = hub_server.repo(REPO).files(), hub_server.repo(other).files()
     (wheel,) = set(ours) - set(mixins)
@@ -126,7 +127,8 @@ def _after_install(card: str) -> str:
 
 
 def test_the_card_metadata_comes_from_the_model_class(trained, hub_server, token):
-    TinyVGG.from_pretrained(trained).push_to_hub(REPO, model_card_kwargs=read_run(trained))
+    model = TinyVGG.from_pretrained(trained)
+    model.push_to_hub(REPO, model_card_kwargs=card_kwargs(trained, model, repo_id=REPO))
 
     data = ModelCard(hub_server.repo(REPO).files()["README.md"].decode()).data
 
@@ -168,7 +170,7 @@ def test_a_push_deletes_the_run_files_that_the_folder_no_longer_has(trained, hub
 def test_push_then_pull_into_an_empty_cache_gives_identical_logits(trained, hub_server, token, tmp_path):
     push(trained, REPO)
 
-    pulled = load_pretrained(REPO, cache_dir=tmp_path / "empty-cache")
+    pulled = load(REPO, cache_dir=tmp_path / "empty-cache")
 
     assert not pulled.training
     assert torch.equal(logits(pulled), logits(TinyVGG.from_pretrained(trained)))
@@ -184,8 +186,8 @@ def test_pulling_the_first_commit_gives_the_first_weights(trained, hub_server, t
     retrained.save_pretrained(trained)
     push(trained, REPO)
 
-    old = load_pretrained(REPO, revision=first, cache_dir=tmp_path / "cache")
-    new = load_pretrained(REPO, cache_dir=tmp_path / "cache")
+    old = load(REPO, revision=first, cache_dir=tmp_path / "cache")
+    new = load(REPO, cache_dir=tmp_path / "cache")
 
     assert torch.equal(logits(new), logits(retrained))
     assert not torch.equal(logits(old), logits(new))
@@ -208,14 +210,14 @@ def test_a_private_repo_cannot_be_pulled_without_a_token(trained, hub_server, to
     monkeypatch.delenv("HF_TOKEN")
 
     with pytest.raises(HubError, match=rf"Repository {REPO} not found .*private.*HF_TOKEN"):
-        load_pretrained(REPO, cache_dir=tmp_path)
+        load(REPO, cache_dir=tmp_path)
     assert hub_server.repo(REPO).private
 
 
 def test_pull_works_offline_from_the_cache_once_downloaded(trained, hub_server, token, tmp_path):
     push(trained, REPO)
     cache = tmp_path / "cache"
-    expected = logits(load_pretrained(REPO, cache_dir=cache))
+    expected = logits(load(REPO, cache_dir=cache))
     requests = len(hub_server.requests)
 
     code = (
@@ -231,7 +233,7 @@ def test_pull_works_offline_from_the_cache_once_downloaded(trained, hub_server, 
 
 
 def test_offline_without_a_cached_copy_says_what_to_do(hub_server, tmp_path):
-    code = f"from model.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
+    code = f"from model.publishing.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
 
     result = run_python(code, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path))
 
@@ -241,7 +243,7 @@ def test_offline_without_a_cached_copy_says_what_to_do(hub_server, tmp_path):
 
 def test_an_unknown_repository_is_reported_by_name(hub_server, token, tmp_path):
     with pytest.raises(HubError, match="Repository alice/nothing-here not found"):
-        load_pretrained("alice/nothing-here", cache_dir=tmp_path)
+        load("alice/nothing-here", cache_dir=tmp_path)
 
 
 def test_a_repository_without_weights_is_reported(hub_server, token, tmp_path):
@@ -250,14 +252,14 @@ def test_a_repository_without_weights_is_reported(hub_server, token, tmp_path):
     api.upload_file(repo_id="alice/no-weights", path_or_fileobj=b"{}", path_in_repo="config.json")
 
     with pytest.raises(HubError, match="alice/no-weights has no model.safetensors"):
-        load_pretrained("alice/no-weights", cache_dir=tmp_path)
+        load("alice/no-weights", cache_dir=tmp_path)
 
 
 def test_an_unknown_revision_is_reported(trained, hub_server, token, tmp_path):
     push(trained, REPO)
 
     with pytest.raises(HubError, match=f"Revision 'v9' not found in {REPO}"):
-        load_pretrained(REPO, revision="v9", cache_dir=tmp_path)
+        load(REPO, revision="v9", cache_dir=tmp_path)
 
 
 def test_push_without_a_token_says_how_to_log_in(trained, hub_server):
@@ -291,7 +293,7 @@ def test_a_server_error_during_the_commit_keeps_the_folder_and_says_to_retry(tra
 def test_an_unreachable_hub_is_reported_and_the_folder_kept(trained, hub_server):
     before = snapshot(trained)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    code = f"from model.hub import main; raise SystemExit(main(['push', {str(trained)!r}, {REPO!r}]))"
+    code = f"from model.publishing.hub import main; raise SystemExit(main(['push', {str(trained)!r}, {REPO!r}]))"
 
     result = run_python(code, HF_ENDPOINT=closed, HF_TOKEN=hub_server.token)
 
@@ -331,7 +333,16 @@ def test_a_broken_config_is_refused_with_the_file_named(trained, hub_server, tok
 
 
 def test_the_cli_prints_the_repo_url_and_never_the_token(trained, hub_server):
-    command = [sys.executable, "-m", "model.hub", "push", str(trained), REPO, "--commit-message", "From the CLI"]
+    command = [
+        sys.executable,
+        "-m",
+        "model.publishing.hub",
+        "push",
+        str(trained),
+        REPO,
+        "--commit-message",
+        "From the CLI",
+    ]
     result = subprocess.run(
         command, cwd=ROOT, env={**os.environ, "HF_TOKEN": hub_server.token}, capture_output=True, text=True, timeout=120
     )
@@ -348,7 +359,7 @@ def test_train_can_push_at_the_end_and_keeps_its_artifacts_when_the_push_fails(h
 
     assert train.main([*args, "--output-dir", str(tmp_path), "--push-to-hub", REPO]) == 1
     err = capsys.readouterr().err
-    assert "safe in" in err and f"python -m model.hub push {tmp_path} {REPO}" in err
+    assert "safe in" in err and f"python -m model.publishing.hub push {tmp_path} {REPO}" in err
     assert ARTIFACTS <= {p.name for p in tmp_path.iterdir()}
 
     assert train.main([*args, "--output-dir", str(tmp_path), "--push-to-hub", REPO]) == 0
@@ -382,7 +393,7 @@ def test_a_connection_dropped_during_the_upload_keeps_the_folder_and_says_to_ret
 
 def test_pulling_with_the_hub_unreachable_and_nothing_cached_suggests_offline_mode_or_a_folder(tmp_path):
     closed = f"http://127.0.0.1:{free_port()}"
-    code = f"from model.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
+    code = f"from model.publishing.hub import main; raise SystemExit(main(['pull', {REPO!r}]))"
 
     result = run_python(code, HF_ENDPOINT=closed, HF_HOME=str(tmp_path))
 
@@ -406,4 +417,4 @@ def test_a_hub_repo_whose_config_lacks_a_value_is_refused_on_pull(trained, hub_s
     HfApi().upload_file(repo_id=REPO, path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json")
 
     with pytest.raises(HubError, match=f"{REPO}: config.json lacks input_mean"):
-        load_pretrained(REPO, cache_dir=tmp_path)
+        load(REPO, cache_dir=tmp_path)

@@ -17,8 +17,8 @@ from huggingface_hub import hf_hub_download
 from packaging.requirements import Requirement
 
 from model import TinyVGG, classify
-from model.hub import push
-from model.space import requirements
+from model.publishing.hub import push
+from model.publishing.space import requirements
 from tests.conftest import ROOT
 
 REPO = "alice/tinyvgg-fashion-mnist"

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_images import EXPECTED, garment, make_cases
-from model.examples import shop_photo
 from model.preprocess import ImageError, open_image, prepare, preprocess, to_inputs
+from model.publishing.examples import shop_photo
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 

@@ -8,8 +8,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from model.classes import CLASS_NAMES
-from model.engine import evaluate
 from model.tinyvgg import TinyVGG
+from model.training.engine import evaluate
 from tests.conftest import ARTIFACTS, ROOT
 
 PRETRAINED = ROOT / "model" / "pretrained"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model.report import per_class_scores, plot_confusion_matrix, plot_image_grid, plot_loss_curves
+from model.training.report import per_class_scores, plot_confusion_matrix, plot_image_grid, plot_loss_curves
 
 NAMES = ("a", "b", "c")
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from model.metrics import read_metrics
-from model.results import FIGURES, main, pages, render
+from model.publishing.results import FIGURES, main, pages, render
 from tests.conftest import ROOT
 
 SHIPPED = read_metrics(ROOT / "model" / "pretrained")
@@ -17,7 +17,7 @@ SHIPPED = read_metrics(ROOT / "model" / "pretrained")
 def test_every_page_states_the_figures_of_the_shipped_models_metrics(page):
     text = page.read_text()
 
-    assert render(text, SHIPPED) == text, f"run `python -m model.results`: {page.name} is out of date"
+    assert render(text, SHIPPED) == text, f"run `python -m model.publishing.results`: {page.name} is out of date"
 
 
 def test_the_readme_block_and_the_figure_markers_are_filled_from_metrics_json():
@@ -31,17 +31,18 @@ def test_the_readme_block_and_the_figure_markers_are_filled_from_metrics_json():
     assert f"{SHIPPED['test_accuracy']:.2%}" not in rendered
 
 
-def test_a_page_that_states_another_figure_fails_the_check(tmp_path, monkeypatch, capsys):
+def test_a_page_that_states_another_figure_fails_the_check(tmp_path, capsys):
     page = ROOT / "docs" / "performance.md"
     stale = re.sub(r"(<!-- figure:test_accuracy -->)[^<]*", r"\g<1>91.00%", page.read_text(), count=1)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "performance.md").write_text(stale)
     (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
-    monkeypatch.setattr("model.results.ROOT", tmp_path)
 
-    assert main(["--check"]) == 1
+    assert main(["--check", "--root", str(tmp_path)]) == 1
     assert "performance.md states other figures" in capsys.readouterr().err
-    assert main([]) == 0 and (tmp_path / "docs" / "performance.md").read_text() == page.read_text()
+    assert (
+        main(["--root", str(tmp_path)]) == 0 and (tmp_path / "docs" / "performance.md").read_text() == page.read_text()
+    )
 
 
 def test_a_marker_that_names_no_figure_is_an_error():

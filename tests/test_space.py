@@ -17,9 +17,9 @@ import yaml
 from gradio_client import Client, handle_file
 
 from benchmarks.app_server import start_app, stop
-from model.hub import push as push_model
-from model.hub_errors import HubError
-from model.space import build, embed_snippets, push, space_host
+from model.errors import BundleError, HubError
+from model.publishing.hub import push as push_model
+from model.publishing.space import build, embed_snippets, push, space_host
 from tests.conftest import ROOT
 
 CLASS_NAMES = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())["class_names"]
@@ -134,7 +134,7 @@ def test_the_bundle_holds_only_what_the_app_imports(bundle):
 def test_building_into_a_non_empty_folder_is_refused(tmp_path):
     (tmp_path / "old.txt").write_text("stale")
 
-    with pytest.raises(HubError, match="not empty"):
+    with pytest.raises(BundleError, match="not empty"):
         build(tmp_path)
 
 

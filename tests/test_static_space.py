@@ -14,11 +14,11 @@ from PIL import Image
 from benchmarks.bad_images import EXPECTED, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
 from model import ImageError, TinyVGG, classify
-from model.hub import push as hub_push
-from model.hub_errors import HubError
-from model.space import main as space_main
-from model.space import push
-from model.static_space import build_static, bundle_bytes
+from model.errors import BundleError
+from model.publishing.hub import push as hub_push
+from model.publishing.space import main as space_main
+from model.publishing.space import push
+from model.publishing.static_space import build_static, bundle_bytes
 from tests.conftest import ROOT, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -157,7 +157,7 @@ def test_window_tinyvgg_classify_resolves_to_the_mcp_tools_json_shape(page, ship
 def test_building_into_a_folder_that_is_not_empty_is_refused(tmp_path):
     (tmp_path / "old.txt").write_text("a file from another build")
 
-    with pytest.raises(HubError, match="not empty"):
+    with pytest.raises(BundleError, match="not empty"):
         build_static(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]
 
@@ -181,7 +181,7 @@ def test_pushing_a_gradio_bundle_as_static_is_refused_with_the_build_command(tmp
     (tmp_path / "app.py").write_text("import gradio\n")
     (tmp_path / "README.md").write_text("---\nsdk: gradio\n---\n")
 
-    with pytest.raises(HubError, match="build --static"):
+    with pytest.raises(BundleError, match="build --static"):
         push(tmp_path, "alice/not-static", static=True)
 
 
@@ -192,7 +192,7 @@ def test_a_hub_model_whose_onnx_was_exported_from_another_calibration_is_refused
     (folder / "config.json").write_text(json.dumps(config | {"ood_threshold": config["ood_threshold"] + 1}))
     hub_push(folder, "alice/recalibrated", wheel=False)
 
-    with pytest.raises(HubError, match="exported from another config.json"):
+    with pytest.raises(BundleError, match="exported from another config.json"):
         build_static(tmp_path / "space", "alice/recalibrated")
     assert not (tmp_path / "space").exists()
 

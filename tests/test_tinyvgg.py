@@ -11,8 +11,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from model.calibration import ood_score, photo_logits
 from model.classes import CLASS_NAMES
-from model.tinyvgg import ConfigError, TinyVGG
+from model.errors import ConfigError, ModelFolderError
+from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
 
@@ -137,7 +139,7 @@ def test_a_folder_with_only_a_pickle_is_refused_without_unpickling_it(tmp_path):
     marker = tmp_path / "unpickled"
     (tmp_path / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
 
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(ModelFolderError, match="has no model.safetensors"):
         TinyVGG.from_pretrained(tmp_path)
     assert not marker.exists()
 
@@ -174,7 +176,7 @@ def test_a_config_from_before_the_photo_calibration_loads_without_it(tmp_path):
 
     assert model.photo_temperature is None and model.frame_threshold is None
     logits = torch.randn(2, 10)
-    assert torch.equal(model.photo_logits(logits), logits), "photos then get the Fashion-MNIST temperature"
+    assert torch.equal(photo_logits(model, logits), logits), "photos then get the Fashion-MNIST temperature"
 
 
 def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
@@ -182,4 +184,4 @@ def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
     x = torch.rand(4, 1, 28, 28)
 
     with torch.inference_mode():
-        assert torch.equal(model.ood_score(x, model(x)), model.ood_score(x))
+        assert torch.equal(ood_score(model, x, model(x)), ood_score(model, x))

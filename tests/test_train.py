@@ -21,9 +21,9 @@ from safetensors.torch import load_file
 
 import train
 from model import artifacts
-from model.curves import TAGS
-from model.device import resolve_precision
-from model.engine import build_model
+from model.training.curves import TAGS
+from model.training.device import resolve_precision
+from model.training.engine import build_model
 from tests.conftest import ARTIFACTS, ROOT
 from tests.test_curves import read_scalars
 
@@ -127,8 +127,8 @@ def test_the_card_reports_the_measured_accuracy_in_its_metadata(short_run):
 
 @pytest.mark.slow
 def test_the_written_model_loads_and_reproduces_the_reported_accuracy(short_run, fashion_mnist):
-    from model.engine import evaluate
     from model.tinyvgg import TinyVGG
+    from model.training.engine import evaluate
 
     model = TinyVGG.from_pretrained(short_run)
     scored = evaluate(model, fashion_mnist.test_images[:500], fashion_mnist.test_labels[:500])
@@ -289,7 +289,7 @@ def test_temporary_files_left_by_a_killed_run_are_removed_at_the_next_start(tmp_
 
 
 def test_a_limited_training_set_holds_out_a_tenth_unless_told_otherwise():
-    from model.config import TrainConfig
+    from model.training.config import TrainConfig
 
     assert TrainConfig(limit_train=5000).resolve().val_size == 500
     assert TrainConfig(limit_train=100_000).resolve().val_size == 5000, "the preset's value is the most"

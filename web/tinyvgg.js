@@ -4,7 +4,7 @@
 //   const tinyvgg = await load();                    // model.onnx, model.json, OpenCV and ONNX Runtime
 //   const answer = await tinyvgg.classify(blobOrUrl); // {top_classes: [{label, probability}] x3, warning}
 //
-// Every constant and message comes from model.json, which `python -m model.space build --static`
+// Every constant and message comes from model.json, which `python -m model.publishing.space build --static`
 // writes from the Python package, so the two paths cannot drift apart. The photo never leaves the
 // page: decoding, OpenCV's GrabCut and the model all run here.
 

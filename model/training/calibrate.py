@@ -1,24 +1,23 @@
 """After training: calibrated confidence (temperature scaling) and an out-of-distribution warning.
 
-    python -m model.calibrate FOLDER     # calibrate a trained folder in place (train.py does it itself)
-    python -m model.calibrate FOLDER --photos ../shared/real-photos-large ../shared/real-photos  # then the photos
+train.py calls `calibrate` after the last epoch; `python -m model.publishing.recalibrate FOLDER`
+calibrates a trained folder again, and fits the photo calibration (`calibrate_photos`).
 
 Everything is fitted on training images only: the temperature on the held-out validation images;
 for the "not clothing" score (the energy, log-sum-exp of the logits, less a penalty for roughness),
-the roughness bound on the training images as they are and made photo-like by model.augment, and
+the roughness bound on the training images as they are and made photo-like by model.training.augment, and
 the threshold on the validation images made photo-like. The test set, the out-of-distribution sets
 (scikit-learn's digits, crops of its sample photos, uniform noise) and real photos are only measured.
 
-The photo calibration (`--photos`) is the one step that uses real photos: two scalars, never the
+The photo calibration (`calibrate_photos`) is the one step that uses real photos: two scalars, never the
 weights. Phone photos are right far less often than Fashion-MNIST images, so their confidence
 gets its own temperature, and a photo taken whole (nothing stood out) its own threshold.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -32,15 +31,13 @@ from PIL import Image  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from model import artifacts
-from model.augment import photo_like  # noqa: E402
-from model.card import read_run  # noqa: E402
-from model.metrics import read_metrics, write_metrics  # noqa: E402
-from model.photoset import PhotoSet, read_photo_set  # noqa: E402
+from model.calibration import ood_score, recalibrated, roughness  # noqa: E402
 from model.predict import answer_logits  # noqa: E402
 from model.preprocess import FRAME, PHOTO_WAYS, ImageError, prepare_image, to_inputs  # noqa: E402
-from model.report import save_figure  # noqa: E402
-from model.tinyvgg import TinyVGG, roughness  # noqa: E402
+from model.tinyvgg import TinyVGG  # noqa: E402
+from model.training.augment import photo_like  # noqa: E402
+from model.training.photoset import PhotoSet  # noqa: E402
+from model.training.report import save_figure  # noqa: E402
 
 BINS = 15
 # The share of real garments that reach the whole-frame way (nothing stood out) that are answered
@@ -98,7 +95,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def photo_like_images(images: torch.Tensor, labels: torch.Tensor, seed: int, **shares: float) -> torch.Tensor:
-    """uint8 images made photo-like (model.augment.photo_like, given `top_view_share` and `style_share`),
+    """uint8 images made photo-like (model.training.augment.photo_like, given `top_view_share` and `style_share`),
     as `--augment photo` makes a share of them."""
     generator = torch.Generator().manual_seed(seed)
     return torch.cat(
@@ -150,8 +147,13 @@ def calibrate(
     before and after, for the reliability diagram.
     """
     # The photo calibration depends on the temperature and the score: it is fitted anew afterwards.
-    base = model.cpu().recalibrated(
-        temperature=1.0, max_roughness=None, ood_threshold=None, photo_temperature=None, frame_threshold=None
+    base = recalibrated(
+        model.cpu(),
+        temperature=1.0,
+        max_roughness=None,
+        ood_threshold=None,
+        photo_temperature=None,
+        frame_threshold=None,
     )
 
     temperature = fit_temperature(in_chunks(base, val[0]), val[1])
@@ -163,20 +165,20 @@ def calibrate(
         shares = {"top_view_share": top_view_share, "style_share": style_share}
         photo_train = photo_like_images(*train, seed=0, **shares)
         max_roughness = float(torch.cat([in_chunks(roughness, images) for images in (train[0], photo_train)]).max())
-        scorer = base.recalibrated(temperature=temperature, max_roughness=max_roughness)
+        scorer = recalibrated(base, temperature=temperature, max_roughness=max_roughness)
         # Real photos reach the model looking like the validation images made photo-like, so
         # the threshold is set on those: KEEP of them pass.
-        photo_val_scores = in_chunks(scorer.ood_score, photo_like_images(*val, seed=1, **shares))
-        val_scores = in_chunks(scorer.ood_score, val[0])
+        photo_val_scores = in_chunks(partial(ood_score, scorer), photo_like_images(*val, seed=1, **shares))
+        val_scores = in_chunks(partial(ood_score, scorer), val[0])
         threshold = float(torch.quantile(photo_val_scores, 1 - KEEP))
-        calibrated = base.recalibrated(temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
+        calibrated = recalibrated(base, temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
         auroc, false_accept = {}, {}
         for name, images in ood_sets().items():
-            scores = in_chunks(calibrated.ood_score, images)
+            scores = in_chunks(partial(ood_score, calibrated), images)
             truth = np.r_[np.ones(len(val_scores)), np.zeros(len(scores))]
             auroc[name] = float(roc_auc_score(truth, np.r_[val_scores.numpy(), scores.numpy()]))
             false_accept[name] = float((scores >= threshold).float().mean())
-        test_pass = float((in_chunks(calibrated.ood_score, test[0]) >= threshold).float().mean())
+        test_pass = float((in_chunks(partial(ood_score, calibrated), test[0]) >= threshold).float().mean())
 
     metrics = {
         "calibration": {
@@ -212,7 +214,7 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     probabilities and correctness for the reliability diagram.
     """
     # Without a photo calibration, answer_logits gives the Fashion-MNIST-calibrated logits and refuses nothing.
-    model = model.recalibrated(photo_temperature=None, frame_threshold=None)
+    model = recalibrated(model, photo_temperature=None, frame_threshold=None)
     prepared, logits, right, scores = [], [], [], []
     labelled = [
         (path, photos.right[label]) for photos in photo_sets for label, path in photos.photos if label in photos.right
@@ -242,7 +244,7 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     # Undo the Fashion-MNIST temperature: the photo temperature divides the raw logits.
     raw = logits[fitted_on] * model.temperature
     photo_temperature = fit_temperature(raw, right[fitted_on].float().argmax(1))
-    calibrated = model.recalibrated(photo_temperature=photo_temperature, frame_threshold=frame_threshold)
+    calibrated = recalibrated(model, photo_temperature=photo_temperature, frame_threshold=frame_threshold)
     # What the app shows for the photos it answers, from the app's own function.
     shown = torch.stack([answer_logits(calibrated, p)[0] for p, kept in zip(prepared, answered) if kept]).softmax(1)
     logits, right = logits[answered], right[answered]
@@ -303,74 +305,3 @@ def _plot_curves(curves: dict[str, tuple[torch.Tensor, torch.Tensor]], title: st
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     save_figure(fig, path)
-
-
-def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
-    """Calibrate a folder written by train.py in place: weights, config, metrics, card, reliability diagram."""
-    from model.data import load_fashion_mnist, split
-
-    folder = Path(folder)
-    args = json.loads((folder / artifacts.TRAINING_ARGS).read_text())
-    if not args.get("val_size"):
-        raise ValueError(f"{folder} was trained without held-out images (--val-size 0): nothing to calibrate on")
-    data = load_fashion_mnist(data_dir)
-    train, val, test = split(data, args["limit_train"], args["limit_test"], args["val_size"], args["seed"])
-    # Runs from before these options existed made no top views and no random convolutions.
-    shares = {name: args.get(name) or 0.0 for name in ("top_view_share", "style_share")}
-    calibrated, found, probabilities = calibrate(TinyVGG.from_pretrained(folder), train, val, test, **shares)
-    metrics = read_metrics(folder) | found
-    # The photo calibration was cleared with the temperature it builds on: fit it again (--photos), then
-    # measure the real photos again (benchmarks/real_photos.py --record), which were measured with it.
-    metrics.pop("photo_calibration", None)
-    metrics.pop("real_photos", None)
-    write_metrics(folder, metrics)
-    plot_reliability(probabilities, test[1], folder / artifacts.RELIABILITY)
-    # The photo calibration's diagram and the ONNX graph hold the old temperature: redo them to have them.
-    artifacts.remove_stale(folder, artifacts.STALE_AFTER_TRAINING)
-    # Weights, config.json and the card, which now reports all this.
-    calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
-    return found
-
-
-def calibrate_photos_folder(folder: str | Path, photos: list[str | Path]) -> dict:
-    """Fit the photo calibration of a trained folder in place on folders of labelled real photos (`calibrate_photos`).
-
-    Writes config.json, metrics.json ("photo_calibration"), reliability_photos.png and the card.
-    """
-    folder = Path(folder)
-    photo_sets = [read_photo_set(path) for path in photos]
-    calibrated, found, probabilities = calibrate_photos(TinyVGG.from_pretrained(folder), photo_sets)
-    write_metrics(folder, read_metrics(folder) | {"photo_calibration": found})
-    plot_photo_reliability(probabilities, folder / artifacts.RELIABILITY_PHOTOS)
-    # model.onnx carries the photo temperature in its photo_logits output: export it again.
-    artifacts.remove_stale(folder, artifacts.STALE_AFTER_CALIBRATION)
-    calibrated.save_pretrained(folder, model_card_kwargs=read_run(folder))
-    return found
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("folder", help="a folder written by train.py with a --val-size > 0")
-    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.data)")
-    parser.add_argument(
-        "--photos",
-        metavar="DIR",
-        nargs="+",
-        help="fit only the photo calibration (photo_temperature, frame_threshold) on these folders of labelled "
-        "real photos, e.g. ../shared/real-photos-large ../shared/real-photos (default: fit the Fashion-MNIST "
-        "calibration, which clears the photo calibration)",
-    )
-    args = parser.parse_args(argv)
-    if args.photos:
-        try:
-            found = calibrate_photos_folder(args.folder, args.photos)
-        except (FileNotFoundError, ValueError) as err:
-            parser.error(str(err))
-    else:
-        found = calibrate_folder(args.folder, args.data_dir)
-    print(json.dumps(found, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

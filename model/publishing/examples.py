@@ -1,6 +1,6 @@
 """Example images for the app, made from the test set: real 28x28 images and shop-style photos.
 
-    python -m model.examples [--out examples] [--data-dir DIR]
+    python -m model.publishing.examples [--out examples] [--data-dir DIR]
 
 writes one real test image per class (PNG, 28x28, as in the dataset) and a few of the same kind
 of image turned into a shop photo (dark garment on white, a few hundred pixels, JPEG).
@@ -64,11 +64,11 @@ def write_examples(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.data import DataError, load_fashion_mnist
+    from model.training.data import DataError, load_fashion_mnist
 
-    parser = argparse.ArgumentParser(prog="python -m model.examples", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.publishing.examples", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="examples", help="folder to write into (default: examples)")
-    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.data)")
+    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.training.data)")
     args = parser.parse_args(argv)
     try:
         data = load_fashion_mnist(args.data_dir)

@@ -72,7 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-# none; random flips and 2-pixel shifts; or those plus what a phone photo leaves (model.augment).
+# none; random flips and 2-pixel shifts; or those plus what a phone photo leaves (model.training.augment).
 AUGMENTATIONS = ("none", "flip-shift", "photo")
 
 # fp32 everywhere, or bfloat16 autocast for the forward and backward passes (weights stay fp32);
@@ -82,7 +82,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # With --limit-train and no --val-size, at most this share of the limited training set is held out.
 VAL_SHARE_OF_LIMIT = 0.1
 
-# Pixel statistics of the Fashion-MNIST training images in [0, 1] (`python -m model.data`).
+# Pixel statistics of the Fashion-MNIST training images in [0, 1] (`python -m model.training.data`).
 TRAIN_MEAN = 0.2860
 TRAIN_STD = 0.3530
 

@@ -1,10 +1,10 @@
 """ONNX weights beside the safetensors, checked against PyTorch on the test set before they are kept.
 
-    python -m model.export FOLDER [--opset 18] [--data-dir DIR]
+    python -m model.publishing.export FOLDER [--opset 18] [--data-dir DIR]
 
 Writes FOLDER/model.onnx: input "pixels", float32 (N, 1, 28, 28) in [0, 1]; outputs "logits" and
 "photo_logits", float32 (N, 10). The input normalisation and the calibration temperatures are inside
-the graph, as they are inside `TinyVGG.forward` and `TinyVGG.photo_logits`, and the class names
+the graph, as they are inside `TinyVGG.forward` and `model.calibration.photo_logits`, and the class names
 travel in the model's metadata_props.
 The file replaces an old one only when ONNX Runtime agrees with PyTorch on the 10,000 test images.
 """
@@ -22,14 +22,15 @@ import onnxruntime
 import torch
 
 from model import artifacts
-from model.card import write_card
-from model.data import DataError, load_fashion_mnist
+from model.calibration import photo_logits
+from model.errors import ModelFolderError
 from model.files import atomic_path
-from model.hub_errors import HubError
 from model.loading import load_folder
 from model.metrics import MetricsError
 from model.preprocess import to_inputs
+from model.publishing.card import write_card
 from model.tinyvgg import TinyVGG
+from model.training.data import DataError, load_fashion_mnist
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
@@ -79,7 +80,7 @@ class _BothLogits(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(x)
-        return logits, self.model.photo_logits(logits)
+        return logits, photo_logits(self.model, logits)
 
 
 def export(model: TinyVGG, path: str | Path, opset: int = MIN_OPSET) -> Path:
@@ -132,7 +133,7 @@ def check(onnx_path: str | Path, model: TinyVGG, inputs: torch.Tensor, batch_siz
     with torch.inference_mode():
         for batch in inputs.split(batch_size):
             logits = model(batch)
-            expected = (logits.numpy(), model.photo_logits(logits).numpy())
+            expected = (logits.numpy(), photo_logits(model, logits).numpy())
             got = session.run([OUTPUT_NAME, PHOTO_OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
             same += int((got[0].argmax(1) == expected[0].argmax(1)).sum())
             max_diff = max(max_diff, *(float(np.abs(g - e).max()) for g, e in zip(got, expected)))
@@ -140,7 +141,7 @@ def check(onnx_path: str | Path, model: TinyVGG, inputs: torch.Tensor, batch_siz
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.publishing.export", description=__doc__.split("\n")[0])
     parser.add_argument("folder", help="a folder written by train.py (e.g. model/pretrained); model.onnx goes there")
     parser.add_argument(
         "--opset",
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"ONNX operator set, {MIN_OPSET} to {MAX_OPSET} (default: {MIN_OPSET}, read by the most runtimes)",
     )
     parser.add_argument(
-        "--data-dir", help="folder with the Fashion-MNIST IDX files (default: as `python -m model.data` finds them)"
+        "--data-dir",
+        help="folder with the Fashion-MNIST IDX files (default: as `python -m model.training.data` finds them)",
     )
     args = parser.parse_args(argv)
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"and logits within {MAX_ABS_DIFF:.0e}), so {path} was not written. Try another --opset, "
                     "or report it with the versions of torch, onnxscript and onnxruntime."
                 )
-    except (ExportError, DataError, HubError) as err:
+    except (ExportError, DataError, ModelFolderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {path} (opset {args.opset}, {path.stat().st_size / 1024:.0f} KiB)")

@@ -1,7 +1,7 @@
 """The shipped model's figures in the README and docs/, generated from its metrics.json so they never go stale.
 
-    python -m model.results            # rewrite README.md and docs/*.md from model/pretrained/metrics.json
-    python -m model.results --check    # exit 1, naming the file, where a page states other figures
+    python -m model.publishing.results            # rewrite README.md and docs/*.md from model/pretrained/metrics.json
+    python -m model.publishing.results --check    # exit 1, naming the file, where a page states other figures
 
 Two kinds of marker, invisible on a rendered page, hold the generated text:
 
@@ -23,8 +23,6 @@ from pathlib import Path
 from model import artifacts
 from model.metrics import Metrics, MetricsError, read_metrics
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = Path(__file__).resolve().parent / "pretrained"
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- results:start -->\n)(.*?)(<!-- results:end -->)", re.S)
 FIGURE = re.compile(r"(<!-- figure:([\w.]+) -->)(.*?)(<!-- /figure -->)")
@@ -121,14 +119,22 @@ def render(text: str, metrics: Metrics) -> str:
     return FIGURE.sub(figure, text)
 
 
-def pages() -> list[Path]:
-    """The README and the docs pages of the checkout."""
-    return sorted(path for pattern in PAGES for path in ROOT.glob(pattern))
+def pages(root: Path = artifacts.CHECKOUT) -> list[Path]:
+    """The README and the docs pages of the checkout at `root`."""
+    return sorted(path for pattern in PAGES for path in root.glob(pattern))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.results", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(SHIPPED), help=f"the run folder (default: {SHIPPED})")
+    parser = argparse.ArgumentParser(prog="python -m model.publishing.results", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model", default=str(artifacts.PRETRAINED), help=f"the run folder (default: {artifacts.PRETRAINED})"
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=artifacts.CHECKOUT,
+        help=f"the checkout whose pages to write (default: {artifacts.CHECKOUT})",
+    )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
     args = parser.parse_args(argv)
     try:
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     stale = []
-    for path in pages():
+    for path in pages(args.root):
         text = path.read_text()
         new = render(text, metrics)
         if new != text:
@@ -147,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     verb = "states other figures than" if args.check else "rewritten from"
     for path in stale:
         print(
-            f"{path.relative_to(ROOT)} {verb} {args.model}/{artifacts.METRICS}",
+            f"{path.relative_to(args.root)} {verb} {args.model}/{artifacts.METRICS}",
             file=sys.stderr if args.check else sys.stdout,
         )
     if args.check and stale:
-        print("Run `python -m model.results` to write them from metrics.json.", file=sys.stderr)
+        print("Run `python -m model.publishing.results` to write them from metrics.json.", file=sys.stderr)
     return 1 if args.check and stale else 0
 
 

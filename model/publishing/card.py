@@ -9,10 +9,10 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_url
 
 from model import artifacts
-from model.config import RECIPE_FIELDS
 from model.files import write_text
 from model.metrics import Metrics, read_metrics
 from model.tinyvgg import TinyVGG
+from model.training.config import RECIPE_FIELDS
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 # The training options the card lists: the preset and every field that shapes the result.
@@ -125,8 +125,8 @@ def build_card(
 def read_run(folder: str | Path) -> dict[str, Any]:
     """What a folder written by train.py tells its card: metrics, training options and the files that travel with it.
 
-    The result is `model_card_kwargs` for `TinyVGG.save_pretrained` and `push_to_hub`, which copy
-    and publish its `files`, as `python -m model.hub push` does.
+    `model_card` renders the card from it; `card_kwargs` gives what `save_pretrained` and
+    `push_to_hub` need to publish the run as `python -m model.publishing.hub push` does.
     """
     folder = Path(folder)
     training_args = folder / artifacts.TRAINING_ARGS
@@ -137,12 +137,31 @@ def read_run(folder: str | Path) -> dict[str, Any]:
     )
 
 
-def render_card(folder: str | Path, model: Any, repo_id: str | None = None) -> ModelCard:
-    """The card of `model` (a TinyVGG) with the run recorded in `folder`, for the Hub repo `repo_id` or that folder."""
-    return model.generate_model_card(**read_run(folder), repo_id=repo_id, folder=Path(folder).as_posix())
+def model_card(model: TinyVGG, run: dict[str, Any], **kwargs: Any) -> ModelCard:
+    """`build_card` for `model` and a run (`read_run`); `kwargs` are build_card's (repo_id, folder, wheel, ...)."""
+    return build_card(
+        model.config, num_parameters=model.num_parameters, architecture=model.architecture, **run, **kwargs
+    )
 
 
-def write_card(folder: str | Path, model: Any, repo_id: str | None = None) -> Path:
+def render_card(
+    folder: str | Path, model: TinyVGG, repo_id: str | None = None, *, location: str | Path | None = None
+) -> ModelCard:
+    """The card of `model` with the run recorded in `folder`, for the Hub repo `repo_id` or the folder `location`.
+
+    `location` is where the card's snippets load from when it is not `folder` itself (train.py
+    writes the card in a scratch folder, then moves it).
+    """
+    return model_card(model, read_run(folder), repo_id=repo_id, folder=Path(location or folder).as_posix())
+
+
+def card_kwargs(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -> dict[str, Any]:
+    """`model_card_kwargs` that make `model.save_pretrained` or `model.push_to_hub(repo_id)` publish the run in
+    `folder`: its card and its files (metrics, figures, ONNX weights, TensorBoard logs)."""
+    return {"card": render_card(folder, model, repo_id), "files": artifacts.run_files(folder)}
+
+
+def write_card(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -> Path:
     """(Re)write `folder/README.md` with `render_card`."""
     path = Path(folder) / artifacts.CARD
     write_text(path, str(render_card(folder, model, repo_id)))

@@ -1,4 +1,4 @@
-"""The static Space: the app's prediction path in the browser, with no server (`python -m model.space build --static`).
+"""The static Space: the app's prediction path in the browser, with no server (`space build --static`).
 
 The bundle holds index.html and its ES modules (web/), model.onnx, model.json (the model's config,
 class names, and every constant and message of model.preprocess and model.predict that the port
@@ -13,17 +13,18 @@ import json
 import shutil
 from pathlib import Path
 
-from huggingface_hub import SpaceCard, hf_hub_download
+from huggingface_hub import hf_hub_download
 
-from model import artifacts, export, preprocess
-from model.hub_errors import HubError, describe_error
+from model import artifacts, preprocess
+from model.calibration import ROUGHNESS_PENALTY
+from model.errors import BundleError, HubError
+from model.hub_errors import describe_error
 from model.predict import NOT_CLOTHING, TOP_CLASSES
-from model.space import card_data, model_source
-from model.tinyvgg import ROUGHNESS_PENALTY
+from model.publishing import export
+from model.publishing.bundle import empty_folder, hub_source, static_card
 
-ROOT = Path(__file__).resolve().parent.parent
-WEB = ROOT / "web"
-NODE_MODULES = ROOT / "node_modules"
+WEB = artifacts.CHECKOUT / "web"
+NODE_MODULES = artifacts.CHECKOUT / "node_modules"
 PAGE_FILES = ("index.html", "page.js", "tinyvgg.js")
 # Vendored file -> where it comes from in node_modules.
 VENDORED = {
@@ -84,7 +85,6 @@ PREPROCESS_NAMES = (
     "PIL_BOMB_PIXELS",
     "TOO_MANY_PIXELS",
 )
-TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "onnx", "onnxruntime-web"]
 
 
 def model_spec(config: dict, model_id: str | None = None, revision: str | None = None) -> dict:
@@ -103,61 +103,41 @@ def model_spec(config: dict, model_id: str | None = None, revision: str | None =
     }
 
 
-def static_card(model_id: str | None, title: str) -> SpaceCard:
-    """The bundle's README.md: `sdk: static` front matter and what the page is."""
-    data = card_data(
-        model_id,
-        title,
-        sdk="static",
-        app_file="index.html",
-        tags=TAGS,
-        short_description="TinyVGG sorts clothing photos, in your browser",  # at most 60 characters
-    )
-    template = (
-        "---\n{{ card_data }}\n---\n\n# {{ title }}\n\nA page that classifies photos of clothing with a TinyVGG "
-        "trained on Fashion-MNIST, using {{ source }}. Everything runs in the browser (ONNX Runtime Web and "
-        "OpenCV.js): no server, and no photo ever leaves the device. Other pages can call "
-        "`window.tinyvgg.classify(urlOrBlob)`.\n"
-    )
-    return SpaceCard.from_template(data, template_str=template, title=title, source=model_source(model_id))
-
-
 def build_static(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
     """Write the static Space folder; `model_id` (REPO_ID[@REVISION]) takes model.onnx and config.json from the Hub.
 
     Raises:
-        HubError: The output folder is not empty, the JavaScript libraries are not installed
-            (`npm ci`), the model has no model.onnx, or the Hub repo cannot be read.
+        BundleError: The output folder is not empty, the JavaScript libraries are not installed
+            (`npm ci`), the shipped model has no model.onnx, or a model.onnx does not match its config.json.
+        HubError: The Hub repo, or its model.onnx, cannot be read.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise HubError(f"{out} is a file; name a new or empty folder for the Space.")
-    if out.exists() and any(out.iterdir()):
-        raise HubError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
+    out = empty_folder(out_dir)
+    model = hub_source(model_id)
     missing = [source for source in VENDORED.values() if not (NODE_MODULES / source).is_file()]
     if missing:
-        raise HubError(
+        raise BundleError(
             f"{NODE_MODULES} lacks {', '.join(missing)}: install the JavaScript libraries with `npm ci` "
             "(make setup runs it)."
         )
-    repo_id, _, revision = (model_id or "").partition("@")
-    if model_id:
+    revision = None
+    if model:
         try:
-            onnx = Path(hf_hub_download(repo_id, artifacts.ONNX, revision=revision or None))
-            config_path = Path(hf_hub_download(repo_id, artifacts.CONFIG, revision=revision or None))
+            onnx = Path(hf_hub_download(model.name, artifacts.ONNX, revision=model.revision))
+            config_path = Path(hf_hub_download(model.name, artifacts.CONFIG, revision=model.revision))
         except Exception as err:
             raise HubError(
-                describe_error(err, repo_id, revision or None, action="pull")
-                + f" The static Space needs the repo's {artifacts.ONNX}: `python -m model.export` writes it."
+                describe_error(err, model.name, model.revision, action="pull", filename=artifacts.ONNX)
+                + f" The static Space needs the repo's {artifacts.ONNX}: `python -m model.publishing.export FOLDER` "
+                "writes it, and `python -m model.publishing.hub push` uploads it."
             ) from err
         revision = config_path.parent.name  # the commit of the snapshot
     else:
-        folder = Path(__file__).resolve().parent / "pretrained"
+        folder = artifacts.PRETRAINED
         onnx, config_path = folder / artifacts.ONNX, folder / artifacts.CONFIG
         if not onnx.is_file():
-            raise HubError(f"{onnx} is missing: write it with `python -m model.export {folder}`.")
+            raise BundleError(f"{onnx} is missing: write it with `python -m model.publishing.export {folder}`.")
     config = json.loads(config_path.read_text())
-    check_onnx(onnx, config, model_id or str(onnx.parent))
+    check_onnx(onnx, config, str(model) if model else str(onnx.parent))
     out.mkdir(parents=True, exist_ok=True)
     for name in PAGE_FILES:
         shutil.copy2(WEB / name, out / name)
@@ -166,13 +146,13 @@ def build_static(out_dir: str | Path, model_id: str | None = None, title: str = 
         shutil.copy2(NODE_MODULES / source, out / target)
     (out / "vendor" / "onnxruntime-web" / "LICENSE").write_text(ONNXRUNTIME_LICENSE)
     shutil.copy2(onnx, out / artifacts.ONNX)
-    (out / "model.json").write_text(json.dumps(model_spec(config, repo_id or None, revision or None), indent=2) + "\n")
-    examples = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+    (out / "model.json").write_text(json.dumps(model_spec(config, model and model.name, revision), indent=2) + "\n")
+    examples = sorted(p for p in (artifacts.CHECKOUT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
     (out / "examples").mkdir()
     for path in examples:
         shutil.copy2(path, out / "examples" / path.name)
     (out / "examples.json").write_text(json.dumps([p.name for p in examples]) + "\n")
-    (out / "README.md").write_text(str(static_card(model_id, title)), encoding="utf-8")
+    (out / "README.md").write_text(str(static_card(model, title)), encoding="utf-8")
     return out
 
 
@@ -180,18 +160,22 @@ def check_onnx(onnx: Path, config: dict, source: str) -> None:
     """Refuse a model.onnx that is not the export of this config.json: the page reads both.
 
     Raises:
-        HubError: It lacks an output the page needs, or was exported before the calibration changed.
+        BundleError: It lacks an output the page needs, or was exported before the calibration changed.
     """
     import onnx as onnx_lib
 
     graph = onnx_lib.load(str(onnx), load_external_data=False)
     outputs = {output.name for output in graph.graph.output}
     exported = json.loads({p.key: p.value for p in graph.metadata_props}.get("config", "null"))
-    redo = "Export it again with `python -m model.export FOLDER` (and push it) before building the static Space."
+    redo = "Export it again with `python -m model.publishing.export FOLDER` (and push it) before building the Space."
     if not {export.OUTPUT_NAME, export.PHOTO_OUTPUT_NAME} <= outputs:
-        raise HubError(f"{source}: {artifacts.ONNX} has no {export.PHOTO_OUTPUT_NAME} output (an older export). {redo}")
+        raise BundleError(
+            f"{source}: {artifacts.ONNX} has no {export.PHOTO_OUTPUT_NAME} output (an older export). {redo}"
+        )
     if exported != config:
-        raise HubError(f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}")
+        raise BundleError(
+            f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}"
+        )
 
 
 def downloaded_files(out_dir: str | Path) -> list[Path]:

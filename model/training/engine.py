@@ -16,14 +16,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from model import artifacts
-from model.augment import augmented
-from model.checkpoint import load_checkpoint, save_checkpoint
-from model.config import TRAIN_MEAN, TRAIN_STD, TrainConfig
-from model.device import precision_dtype
-from model.distributed import Distributed
 from model.preprocess import to_inputs
-from model.signals import stop_on_signals
 from model.tinyvgg import TinyVGG
+from model.training.augment import augmented
+from model.training.checkpoint import load_checkpoint, save_checkpoint
+from model.training.config import TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.training.device import precision_dtype
+from model.training.distributed import Distributed
+from model.training.signals import stop_on_signals
 
 # The pace of training is timed over these steps of an epoch, once oneDNN has built its kernels.
 PACE_STEPS = (10, 60)

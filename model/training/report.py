@@ -1,6 +1,6 @@
 """Metrics and figures: per-class scores, confusion matrix, loss curves, sample and prediction grids.
 
-`python -m model.report` regenerates the README's figures in `images/` from the
+`python -m model.training.report` regenerates the README's figures in `images/` from the
 shipped model and the dataset.
 """
 
@@ -99,14 +99,14 @@ def sample_indices(count: int, total: int, seed: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.data import DataError, load_fashion_mnist
-    from model.engine import evaluate
     from model.tinyvgg import TinyVGG
+    from model.training.data import DataError, load_fashion_mnist
+    from model.training.engine import evaluate
 
-    parser = argparse.ArgumentParser(prog="python -m model.report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.training.report", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="model/pretrained", help="model folder (default: model/pretrained)")
     parser.add_argument("--out", default="images", help="where to write the figures (default: images)")
-    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.data)")
+    parser.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: as model.training.data)")
     parser.add_argument("--seed", type=int, default=42, help="picks the sample images (default: 42)")
     args = parser.parse_args(argv)
 

@@ -1,4 +1,4 @@
-"""Find, verify and load Fashion-MNIST as in-memory uint8 tensors; `python -m model.data` explores it."""
+"""Find, verify and load Fashion-MNIST as in-memory uint8 tensors; `python -m model.training.data` explores it."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ def describe(data: FashionMNIST) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.data", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m model.training.data", description=__doc__)
     parser.add_argument(
         "--data-dir",
         help=f"folder with the four IDX files (default: ${ENV_VAR}, else {DEBIAN_DIR}, else download)",

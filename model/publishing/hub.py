@@ -1,7 +1,7 @@
 """Publish a trained folder on the Hugging Face Hub, and the command line to push and pull models.
 
-    python -m model.hub push DIR REPO_ID [--private] [--revision BRANCH] [--commit-message MSG] [--no-wheel]
-    python -m model.hub pull REPO_ID[@REVISION] [--revision REVISION]
+    python -m model.publishing.hub push DIR REPO_ID [--private] [--revision BRANCH] [--commit-message MSG] [--no-wheel]
+    python -m model.publishing.hub pull REPO_ID[@REVISION] [--revision REVISION]
 
 A push publishes what `TinyVGG.push_to_hub` does (weights, config.json, the card and the run's files,
 model.artifacts.run_files) and, from a checkout, the package's wheel under code/, so that the card's
@@ -24,13 +24,12 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from model import artifacts
-from model.card import read_run
-from model.hub_errors import HubError, describe_error
-from model.loading import load_folder, load_pretrained
+from model.errors import HubError, ModelFolderError
+from model.hub_errors import describe_error
+from model.loading import load, load_folder
 from model.metrics import MetricsError
+from model.publishing.card import model_card, read_run
 
-# The checkout the package is installed from (editable), whose pyproject.toml builds the wheel.
-CHECKOUT = Path(__file__).resolve().parent.parent
 # What the wheel is built from: the package and what pyproject.toml names beside it.
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "model")
 
@@ -44,20 +43,21 @@ def build_wheel(out_dir: str | Path) -> Path:
         HubError: The package is not installed from a checkout (there is no pyproject.toml to
             build from), or the build failed.
     """
-    if not (CHECKOUT / "pyproject.toml").is_file():
+    if not (artifacts.CHECKOUT / "pyproject.toml").is_file():
         raise HubError(
-            f"no pyproject.toml beside the package in {CHECKOUT}: the wheel is built from a checkout of the project. "
+            f"no pyproject.toml beside the package in {artifacts.CHECKOUT}: the wheel is built from a checkout of "
+            "the project. "
             "Push from a checkout, or pass --no-wheel."
         )
     with tempfile.TemporaryDirectory(prefix="tinyvgg-wheel-") as tmp:
         source = Path(tmp) / "source"
         source.mkdir()
         for name in WHEEL_SOURCES:
-            if (CHECKOUT / name).is_dir():
+            if (artifacts.CHECKOUT / name).is_dir():
                 ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", artifacts.CHECKPOINT)
-                shutil.copytree(CHECKOUT / name, source / name, ignore=ignore)
+                shutil.copytree(artifacts.CHECKOUT / name, source / name, ignore=ignore)
             else:
-                shutil.copy2(CHECKOUT / name, source / name)
+                shutil.copy2(artifacts.CHECKOUT / name, source / name)
         # --no-build-isolation: setuptools (a build requirement in [dev]) is already here, no download needed.
         build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, source]
         result = subprocess.run(build, capture_output=True, text=True)
@@ -98,8 +98,8 @@ def push(
 ) -> str:
     """Upload a trained folder to `repo_id` in one commit and return the repo URL.
 
-    The files are those `model.push_to_hub(repo_id, model_card_kwargs=read_run(folder))` publishes:
-    weights, config.json, the run's files and the card (`TinyVGG.generate_model_card`), rendered
+    The files are those `model.push_to_hub(repo_id, model_card_kwargs=card_kwargs(folder, model, repo_id))`
+    publishes: weights, config.json, the run's files and the card (model.publishing.card), rendered
     for `repo_id` so that its snippets load from the Hub and uploaded from memory: the local folder
     is never modified. With `wheel`, the package's wheel goes under code/ and the card gives the
     line that installs it from there. Run files and wheels of an earlier push that the folder no
@@ -112,8 +112,8 @@ def push(
     built = _wheel_for_this_process() if wheel else None
     if built:
         files[f"{artifacts.CODE}/{built.name}"] = built
-    card = model.generate_model_card(
-        **run, repo_id=repo_id, folder=folder.as_posix(), wheel=built and built.name, revision=revision
+    card = model_card(
+        model, run, repo_id=repo_id, folder=folder.as_posix(), wheel=built and built.name, revision=revision
     )
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
     operations.append(CommitOperationAdd(path_in_repo=artifacts.CARD, path_or_fileobj=str(card).encode()))
@@ -140,7 +140,7 @@ def push(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.hub", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.publishing.hub", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("push", help="upload a trained folder in one commit")
     p.add_argument("folder", help="a folder written by train.py (e.g. model/pretrained)")
@@ -170,11 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(url)
         else:
-            repo_id, _, at = args.repo_id.partition("@")
-            model = load_pretrained(repo_id, revision=args.revision or at or None)
+            model = load(args.repo_id, revision=args.revision)
             classes = ", ".join(model.class_names)
             print(f"{args.repo_id}: TinyVGG with {model.num_parameters:,} parameters; classes: {classes}")
-    except (HubError, MetricsError) as err:
+    except (HubError, ModelFolderError, MetricsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

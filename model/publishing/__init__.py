@@ -1,0 +1,1 @@
+"""How the model is published: the card, the Hub, ONNX export, the Space bundles, the README figures, examples."""
