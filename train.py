@@ -9,7 +9,11 @@ import shlex
 import signal
 import sys
 import tempfile
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,18 +24,13 @@ from model.publishing.card import render_card
 from model.tinyvgg import TinyVGG
 from model.training.calibrate import calibrate, plot_reliability
 from model.training.checkpoint import CheckpointError
-from model.training.config import AUGMENTATIONS, PRECISIONS, PRESETS, TrainConfig
+from model.training.config import PRESET_CHANGES, TrainConfig, flag
 from model.training.curves import CurveLog
-from model.training.data import DEBIAN_DIR, ENV_VAR, DataError, load_fashion_mnist, split
+from model.training.data import DataError, load_fashion_mnist, split
 from model.training.device import native_bf16, processor_name, resolve_precision, select_device
 from model.training.distributed import Distributed, init_distributed, shutdown
 from model.training.engine import TrainingInterrupted, build_model, evaluate, fit
 from model.training.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
-
-
-def _preset_default(name: str) -> str:
-    values = ", ".join(f"{preset}: {PRESETS[preset][name]}" for preset in PRESETS)
-    return f"(default: from the preset; {values})"
 
 
 def _hidden_units(text: str) -> list[int]:
@@ -46,111 +45,48 @@ def _hidden_units(text: str) -> list[int]:
     return widths
 
 
-def build_parser() -> argparse.ArgumentParser:
+# How a flag's text becomes a field's value, by the field's type; hidden_units is the one list.
+_READERS: dict[Any, Callable[[str], Any]] = {int: int, float: float, str: str, list[int]: _hidden_units}
+
+
+def _without_none(hint: Any) -> Any:
+    """`int | None` -> int; any other type as it is."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (kind,) = [t for t in typing.get_args(hint) if t is not type(None)]
+        return kind
+    return hint
+
+
+def build_parser(config_type: type[TrainConfig] = TrainConfig) -> argparse.ArgumentParser:
+    """One flag per field of `config_type` that has help, typed, with that help and the default it states."""
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Flags given on the command line override the preset.",
     )
-    p.add_argument(
-        "--preset",
-        choices=list(PRESETS),
-        default="default",
-        help="notebook: the original notebook's recipe; fast: 88%% in the least time; "
-        "default: the shipped model (default: default)",
-    )
-    p.add_argument("--epochs", type=int, help=f"passes over the training set {_preset_default('epochs')}")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        help="images per step; under torchrun the global batch, split over the processes "
-        + _preset_default("batch_size"),
-    )
-    p.add_argument("--lr", type=float, help=f"(peak) learning rate {_preset_default('lr')}")
-    p.add_argument("--optimizer", choices=["sgd", "adamw"], help=_preset_default("optimizer"))
-    p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 {_preset_default('momentum')}")
-    p.add_argument("--weight-decay", type=float, help=_preset_default("weight_decay"))
-    p.add_argument(
-        "--schedule", choices=["constant", "onecycle"], help=f"learning-rate schedule {_preset_default('schedule')}"
-    )
-    p.add_argument(
-        "--hidden-units",
-        type=_hidden_units,
-        help=f"channels of both conv blocks, or one per block as 32,64 {_preset_default('hidden_units')}",
-    )
-    p.add_argument(
-        "--batch-norm",
-        action=argparse.BooleanOptionalAction,
-        help=f"BatchNorm after each conv {_preset_default('batch_norm')}",
-    )
-    p.add_argument("--dropout", type=float, help=f"dropout before the classifier {_preset_default('dropout')}")
-    p.add_argument(
-        "--normalize",
-        action=argparse.BooleanOptionalAction,
-        help=f"standardize pixels inside the model {_preset_default('normalize')}",
-    )
-    p.add_argument(
-        "--augment",
-        choices=AUGMENTATIONS,
-        help="none; flip-shift: random flips and 2-pixel shifts; photo: also scale, tilt, texture, light, blur and "
-        f"leftover background, as phone photos arrive (model/training/augment.py) {_preset_default('augment')}",
-    )
-    p.add_argument(
-        "--photo-share",
-        type=float,
-        help=f"with --augment photo, the share of each batch made photo-like {_preset_default('photo_share')}",
-    )
-    p.add_argument(
-        "--top-view-share",
-        type=float,
-        help="with --augment photo, the share of photo-like shoes replaced by a made-up top view, alone or as a "
-        f"pair {_preset_default('top_view_share')}",
-    )
-    p.add_argument(
-        "--style-share",
-        type=float,
-        help="with --augment photo, the share of photo-like images passed through a random convolution "
-        f"(RandConv: new shading and texture, same shape) {_preset_default('style_share')}",
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "
-        "faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, but emulated and several times slower on "
-        "other CPUs; fp32: plain fp32; auto: bf16 where the device has native bfloat16, fp32 elsewhere "
-        + _preset_default("precision"),
-    )
-    p.add_argument(
-        "--val-size",
-        type=int,
-        help="training images held out for validation, never trained on; with --limit-train, the preset's value "
-        f"is capped at a tenth of the limit {_preset_default('val_size')}",
-    )
-    p.add_argument("--seed", type=int, default=42, help="seed for weights, shuffling and augmentation (default: 42)")
-    p.add_argument(
-        "--data-dir",
-        help=f"folder with the four Fashion-MNIST IDX files, .gz or not (default: ${ENV_VAR}, else {DEBIAN_DIR}, "
-        "else download with torchvision)",
-    )
-    p.add_argument("--output-dir", help="where artifacts and the checkpoint go (default: runs/PRESET)")
-    p.add_argument("--limit-train", type=int, help="use only the first N training images (default: all)")
-    p.add_argument("--limit-test", type=int, help="use only the first N test images (default: all)")
-    p.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda", "mps"],
-        default="auto",
-        help="auto: cuda, then mps, then cpu (default: auto)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt (default: off)")
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bars, only one line per epoch (default: off)"
-    )
-    p.add_argument(
-        "--push-to-hub",
-        metavar="REPO_ID",
-        help="after training, upload the artifacts to this Hub repo in one commit; the token comes from "
-        "$HF_TOKEN or `hf auth login` (default: no upload)",
-    )
+    presets = {name: config_type.preset_values(name) for name in PRESET_CHANGES}
+    hints = typing.get_type_hints(config_type)
+    for f in dataclasses.fields(config_type):
+        if "help" not in f.metadata:
+            continue
+        kind = _without_none(hints[f.name])
+        if "preset_default" in f.metadata:
+            values = ", ".join(f"{preset}: {presets[preset][f.name]}" for preset in presets)
+            default = f"from the preset; {values}"
+        else:
+            default = f.metadata.get("default_text") or ("off" if f.default is False else f.default)
+        text = " ".join(filter(None, [f.metadata["help"], f"(default: {default})"]))
+        settings: dict[str, Any] = {"default": f.default, "help": text.replace("%", "%%")}
+        if kind is bool:
+            # A preset's switch can be turned either way; a switch that is off unless given, only on.
+            settings["action"] = argparse.BooleanOptionalAction if f.default is None else "store_true"
+        else:
+            settings["type"] = _READERS[kind]
+        if f.metadata.get("choices"):
+            settings["choices"] = f.metadata["choices"]
+        if f.metadata.get("metavar"):
+            settings["metavar"] = f.metadata["metavar"]
+        p.add_argument(flag(f.name), **settings)
     return p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -21,6 +22,7 @@ from safetensors.torch import load_file
 
 import train
 from model import artifacts
+from model.training.config import TrainConfig, flag, from_preset, option
 from model.training.curves import TAGS
 from model.training.device import resolve_precision
 from model.training.engine import build_model
@@ -144,6 +146,81 @@ def test_a_flag_overrides_its_preset_value():
 
     assert (config.epochs, config.lr, config.batch_size, config.optimizer) == (1, 0.1, 32, "sgd")
     assert config.output_dir == "runs/notebook"
+
+
+def test_every_field_but_the_one_train_py_fills_has_a_flag():
+    parser = train.build_parser()
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"precision_used"}
+
+    assert set(vars(parser.parse_args([]))) == names
+    assert {flag(name) for name in names} <= set(parser.format_usage().replace("[", " ").replace("]", " ").split())
+
+
+def test_every_flag_in_help_states_its_default(capsys):
+    with pytest.raises(SystemExit) as ended:
+        train.main(["--help"])
+    assert ended.value.code == 0
+    # One entry per flag: a line that starts with two spaces and a dash, and the lines of help under it.
+    options = capsys.readouterr().out.split("options:\n")[1].split("\n\n")[0]
+    entries = [" ".join(entry.split()) for entry in re.split(r"\n(?=  -)", options)]
+
+    # --help, and a flag for every field but precision_used.
+    assert len(entries) == len(dataclasses.fields(TrainConfig))
+    for entry in entries[1:]:
+        assert re.search(r"\(default: [^)]+\)$", entry), entry
+
+
+def test_a_fields_help_and_default_are_what_its_flag_says():
+    @dataclasses.dataclass
+    class Changed(TrainConfig):
+        epochs: int | None = from_preset(12, "rounds over the images")
+        seed: int = option(7, "where the random numbers start")
+
+    parser = train.build_parser(Changed)
+    text = " ".join(parser.format_help().split())
+
+    assert "rounds over the images (default: from the preset; notebook: 3, fast: 1, default: 12)" in text
+    assert "where the random numbers start (default: 7)" in text
+    assert parser.parse_args([]).seed == 7
+    assert Changed().resolve().epochs == 12 and Changed(preset="fast").resolve().epochs == 1
+
+
+def test_hidden_units_take_one_width_for_both_blocks_or_one_per_block(capsys):
+    parser = train.build_parser()
+
+    assert parser.parse_args(["--hidden-units", "10"]).hidden_units == [10, 10]
+    assert parser.parse_args(["--hidden-units", "32,64"]).hidden_units == [32, 64]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--hidden-units", "8,x"])
+    assert "expected one or two integers like 10 or 32,64, got '8,x'" in capsys.readouterr().err
+
+
+def test_a_presets_switch_turns_either_way_and_other_switches_only_on():
+    parser = train.build_parser()
+
+    assert parser.parse_args([]).batch_norm is None, "unset: the preset decides"
+    assert parser.parse_args(["--batch-norm"]).batch_norm is True
+    assert parser.parse_args(["--no-batch-norm"]).batch_norm is False
+    assert parser.parse_args([]).resume is False and parser.parse_args(["--resume"]).resume is True
+    assert parser.parse_args(["--no-progress"]).no_progress is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--no-resume"])
+
+
+@pytest.mark.parametrize(
+    "field", [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("choices")], ids=lambda f: f.name
+)
+def test_a_flag_takes_exactly_the_choices_that_validation_takes(field, capsys):
+    parser = train.build_parser()
+
+    for choice in field.metadata["choices"]:
+        assert getattr(parser.parse_args([flag(field.name), choice]), field.name) == choice
+        TrainConfig(**{field.name: choice}).validate()
+    with pytest.raises(SystemExit):
+        parser.parse_args([flag(field.name), "none-of-these"])
+    assert "invalid choice: 'none-of-these'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"{flag(field.name)} must be one of"):
+        TrainConfig(**{field.name: "none-of-these"}).validate()
 
 
 def test_the_notebook_preset_builds_the_notebook_model():
