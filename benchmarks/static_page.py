@@ -49,12 +49,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class StaticPage:
-    """A bundle served on 127.0.0.1 and its page open in headless Chromium, with the model loaded."""
+    """A bundle served on 127.0.0.1 and its page open in headless Chromium, with the model loaded.
 
-    def __init__(self, bundle: str | Path, timeout_ms: float = 120_000) -> None:
+    `browser`: the Chromium of another open StaticPage to open this page in (Playwright's sync API runs
+    once per thread); by default it launches its own.
+    """
+
+    def __init__(self, bundle: str | Path, timeout_ms: float = 120_000, browser=None) -> None:
         self.bundle = Path(bundle)
         self.timeout_ms = timeout_ms
         self.requests: list[str] = []
+        self.browser = browser
+        self._owns_browser = browser is None
 
     def __enter__(self) -> StaticPage:
         from playwright.sync_api import sync_playwright
@@ -63,8 +69,9 @@ class StaticPage:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/index.html"
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if self._owns_browser:
+            self._playwright = sync_playwright().start()
+            self.browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         self.page = self.browser.new_page()
         self.page.set_default_timeout(self.timeout_ms)
         self.errors: list[str] = []
@@ -77,8 +84,11 @@ class StaticPage:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.browser.close()
-        self._playwright.stop()
+        if self._owns_browser:
+            self.browser.close()
+            self._playwright.stop()
+        else:
+            self.page.close()
         self.server.shutdown()
         self.server.server_close()
 
@@ -98,7 +108,7 @@ def python_answer(path: Path, model: TinyVGG) -> dict:
     except ImageError as err:
         return {"error": str(err), "ms": 1000 * (time.perf_counter() - started)}
     return {
-        "label": answer.label,
+        "label": answer.probabilities,
         "warning": answer.warning,
         "way": answer.way,
         "pixels": answer.pixels.flatten().tolist(),

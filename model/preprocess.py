@@ -22,32 +22,58 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 SIZE = 28
 # Refused before any pixel is decoded: a 30000x30000 PNG is small on disk but needs gigabytes.
 MAX_PIXELS = 40_000_000
+# The size messages count pixels in megapixels of this many.
+MEGAPIXEL = 1_000_000
 MIN_SIDE = 8
 # Around the garment's bounding box, as a fraction of its longer side (Fashion-MNIST garments
 # touch the frame along their longer side, so the margin stays small).
 MARGIN = 0.04
-# Decode large JPEGs at a reduced scale (PIL's draft mode): far faster, and still many
-# times the 28 pixels we keep. At 400 pixels or more, a 400-pixel phone photo and its 4000-pixel
-# copy reach GrabCut as nearly the same image (at 112, 12% of them changed their answer).
+# Decode large JPEGs at a reduced scale (PIL's draft mode): far faster, and still many times the
+# 28 pixels we keep. At this side a phone photo and its 4000-pixel copy reach GrabCut as nearly
+# the same image, where smaller drafts changed answers (benchmarks/real_photos.py --upscale
+# measures how many answers stay the same).
 DRAFT_SIDE = 400
+# Only a JPEG whose shorter side is above this is drafted: a smaller one would shrink little, if at all.
+DRAFT_ABOVE = 2 * DRAFT_SIDE
 # A background is plain (subtracted as it is) when its border pixels vary by at most this
 # many gray levels (median absolute deviation); phone photos of clothes on a bed or a floor
-# measure 7 to 50.
+# vary far more (benchmarks/real_photos.py counts the photos that take each way).
 PLAIN_BORDER = 4.0
 # Images this small (a Fashion-MNIST image, a thumbnail) are taken as they are: too few pixels to segment.
 SMALL_SIDE = 64
-# GrabCut runs on the photo shrunk to this longer side: about 13 ms on one CPU core, and
-# still three times the 28 pixels we keep. Its starting rectangle is inset this much.
+# GrabCut runs on the photo shrunk to this longer side, to stay fast on one CPU core
+# (benchmarks/predict_latency.py times a phone photo, GrabCut included), and still three times
+# the 28 pixels we keep. Its starting rectangle is inset this much.
 WORK_SIDE = 96
 GRABCUT_INSET = 0.04
 GRABCUT_ITERATIONS = 3
+# OpenCV seeds GrabCut's colour models with its own RNG: a fixed seed gives a photo the same mask every time.
+GRABCUT_SEED = 0
 # GrabCut sees the work image blurred by this Gaussian sigma (pixels): JPEG noise and resampling
 # then no longer tip its cut, so a photo keeps its answer at any size, and fewer garments are lost.
 SMOOTHING = 1.0
+# GrabCut's mask is opened with a square this many pixels wide, so specks narrower than it go.
+OPENING = 3
+# The garment is the largest region of the mask; pixels that touch only at a corner join one region.
+CONNECTIVITY = 8
 # A garment smaller than this share of the photo is taken as "nothing found".
 MIN_GARMENT_SHARE = 0.02
 # The lightest part of a garment keeps this share of full brightness.
 GARMENT_FLOOR = 0.3
+# A segmented garment's shading is stretched between these percentiles of its gray levels, so a
+# few pixels of glare or deep shadow do not set the range; a flat garment counts as at least
+# MIN_SHADING_RANGE gray levels, to divide by.
+SHADING_PERCENTILES = (2, 98)
+MIN_SHADING_RANGE = 1.0
+# A plain background whose median gray is above this is light (a shop photo, a scan): the image
+# is inverted so the garment comes out light on black, as in Fashion-MNIST.
+LIGHT_BACKGROUND = 127
+# An image that rises fewer gray levels than this above its background is blank: what is left is
+# noise or compression, not a garment.
+BLANK_PEAK = 16
+# Once the garment is stretched to 0..255, what is brighter than this share of full brightness
+# stands out from the background and sets the crop.
+STANDS_OUT = 0.15
 
 
 # The ways an image can take: small (a Fashion-MNIST image, a thumbnail) and plain (a shop photo, a
@@ -61,14 +87,32 @@ NO_GARMENT = (
     "whole in the frame with some background around it, on a plain background that contrasts with it."
 )
 
-NOT_AN_IMAGE = (
-    "This file is not an image that can be read (empty, damaged, or another kind of file). "
-    "Send a PNG, JPEG, WebP, GIF, BMP or TIFF photo."
+# The messages with {fields} are filled with str.format here and in the static page (web/tinyvgg.js), which
+# reads them from model.json: plain named fields only, so both fill them the same way.
+TOO_LARGE = (
+    "The image is {width}x{height} pixels ({megapixels} megapixels); the limit is {limit} megapixels. "
+    "Send a smaller photo."
 )
+TOO_SMALL = "The image is only {width}x{height} pixels; it needs at least {min_side} pixels on each side."
+# {formats}: the formats the reader at hand decodes, as `name_list` writes them. The static page names
+# its browser's own, so neither suggests a format it then refuses.
+UNREADABLE = (
+    "This file is not an image that can be read (empty, damaged, or another kind of file). Send a {formats} photo."
+)
+# The common photo formats Pillow reads, by the names people know them by.
+FORMATS = ("PNG", "JPEG", "WebP", "GIF", "BMP", "TIFF")
+
+
+def name_list(names: tuple[str, ...] | list[str]) -> str:
+    """("A", "B", "C") -> "A, B or C", as the messages list choices (web/tinyvgg.js's nameList writes the same)."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+NOT_AN_IMAGE = UNREADABLE.format(formats=name_list(FORMATS))
 TRUNCATED = "The image file is truncated or corrupt: it could not be decoded completely."
 # Pillow refuses to open an image of more than twice its MAX_IMAGE_PIXELS, before we see its size.
 PIL_BOMB_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
-TOO_MANY_PIXELS = f"The image has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels."
+TOO_MANY_PIXELS = f"The image has too many pixels; the limit is {MAX_PIXELS // MEGAPIXEL} megapixels."
 BLANK = "The image is blank (one flat colour): there is no garment to classify."
 
 
@@ -102,6 +146,10 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     else:
         if isinstance(source, bytes):
             source = io.BytesIO(source)
+        elif isinstance(source, (str, Path)) and not Path(source).is_file():
+            # A typo in a path is not a broken file: say which it is.
+            what = "is a folder; name one image file in it" if Path(source).is_dir() else "does not exist"
+            raise ImageError(f"{source} {what}. Check the path, or send the image's bytes.")
         try:
             with warnings.catch_warnings():
                 # We check the pixel count ourselves, below, with a lower limit than PIL's warning.
@@ -113,16 +161,14 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
             raise ImageError(NOT_AN_IMAGE) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
+        megapixels = round(width * height / MEGAPIXEL)
         raise ImageError(
-            f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
-            f"the limit is {MAX_PIXELS // 1_000_000} megapixels. Send a smaller photo."
+            TOO_LARGE.format(width=width, height=height, megapixels=megapixels, limit=MAX_PIXELS // MEGAPIXEL)
         )
     if min(width, height) < MIN_SIDE:
-        raise ImageError(
-            f"The image is only {width}x{height} pixels; it needs at least {MIN_SIDE} pixels on each side."
-        )
+        raise ImageError(TOO_SMALL.format(width=width, height=height, min_side=MIN_SIDE))
     # MPO: a phone's JPEG that carries more pictures after the first (Pillow names it apart).
-    if image.format in ("JPEG", "MPO") and min(width, height) > 2 * DRAFT_SIDE:
+    if image.format in ("JPEG", "MPO") and min(width, height) > DRAFT_ABOVE:
         image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
     try:
         image.load()
@@ -194,8 +240,7 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray | None:
     mask = np.zeros((height, width), np.uint8)
     rect = (inset_x, inset_y, width - 2 * inset_x, height - 2 * inset_y)
     background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
-    # OpenCV seeds GrabCut's colour models with its own RNG; reseed so a photo always gives the same mask.
-    cv2.setRNGSeed(0)
+    cv2.setRNGSeed(GRABCUT_SEED)
     cv2.grabCut(rgb[:, :, ::-1].copy(), mask, rect, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
     mask = _clean(((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8))
     if mask.sum() < MIN_GARMENT_SHARE * height * width:
@@ -207,7 +252,7 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray | None:
 
 def _clean(mask: np.ndarray) -> np.ndarray:
     """Open away specks, keep the largest region, fill its holes."""
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((OPENING, OPENING), np.uint8))
     return _fill_holes(_largest_region(mask))
 
 
@@ -225,16 +270,16 @@ def _border_spread(gray: np.ndarray) -> float:
 def _subtract_plain_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Light garment on black from a plain background, and the mask of what stands out."""
     border = _border(gray)
-    if np.median(border) > 127:  # a light background, as in shop photos: invert
+    if np.median(border) > LIGHT_BACKGROUND:
         gray = 255.0 - gray
         border = 255.0 - border
     # Make the background black, as in Fashion-MNIST, and stretch what is left to 0..255.
     gray = np.clip(gray - float(np.median(border)), 0, None)
     peak = float(gray.max())
-    if peak < 16:
+    if peak < BLANK_PEAK:
         raise ImageError(BLANK)
     gray *= 255.0 / peak
-    return gray, (gray > 0.15 * 255).astype(np.uint8)
+    return gray, (gray > STANDS_OUT * 255).astype(np.uint8)
 
 
 def _light_on_black(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -244,13 +289,13 @@ def _light_on_black(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
     of brightness, so a white shirt stays visible instead of vanishing into the black.
     """
     inside = gray[mask > 0]
-    low, high = np.percentile(inside, (2, 98))
-    shading = 1.0 - np.clip((gray - low) / max(high - low, 1.0), 0, 1)
+    low, high = np.percentile(inside, SHADING_PERCENTILES)
+    shading = 1.0 - np.clip((gray - low) / max(high - low, MIN_SHADING_RANGE), 0, 1)
     return 255.0 * (GARMENT_FLOOR + (1 - GARMENT_FLOOR) * shading) * mask
 
 
 def _largest_region(mask: np.ndarray) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=CONNECTIVITY)
     if count <= 1:
         return mask
     return (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_images import EXPECTED, garment, make_cases
-from model.preprocess import ImageError, open_image, prepare, preprocess, to_inputs
+from model.preprocess import ImageError, open_image, prepare, prepare_image, preprocess, to_inputs
 from model.publishing.examples import shop_photo
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
@@ -161,3 +162,14 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_also_when_it_carries_more_pi
     image = open_image(data.getvalue())
 
     assert image.format == kind and image.size == (600, 500)  # 1/2: the largest scale still 400 pixels a side
+
+
+@pytest.mark.parametrize(
+    "make, said", [(lambda tmp: tmp / "no-such.jpg", "does not exist"), (lambda tmp: tmp, "is a folder")]
+)
+def test_a_path_that_is_no_file_says_so_rather_than_calling_the_file_broken(tmp_path, make, said):
+    path = make(tmp_path)
+
+    with pytest.raises(ImageError, match=f"{re.escape(str(path))} {said}.*Check the path") as raised:
+        prepare_image(str(path))
+    assert "not an image" not in str(raised.value)

@@ -1,24 +1,31 @@
-"""The static Space: the bundle, and its page in Chromium answering as the Python app does, with no server."""
+"""The static Space: the bundle, and its page in Chromium answering as the Python app does, with no server.
+
+The page takes every number it compares against and every message from model.json: the tests below change
+them there (and in Python alike) and watch the page follow, and read tinyvgg.js for numbers copied by hand.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
+import string
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
-from benchmarks.bad_images import EXPECTED, make_cases
+from benchmarks.bad_images import EXPECTED, garment, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
-from model import ImageError, TinyVGG, classify
+from model import ImageError, TinyVGG, classify, predict, preprocess
 from model.errors import BundleError
 from model.publishing.hub import push as hub_push
 from model.publishing.space import main as space_main
 from model.publishing.space import push
-from model.publishing.static_space import build_static, bundle_bytes
+from model.publishing.static_space import build_static, bundle_bytes, model_spec
 from tests.conftest import ROOT, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -26,8 +33,23 @@ REAL_PHOTOS = ROOT.parent / "shared" / "real-photos"
 SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
+TINYVGG_JS = ROOT / "web" / "tinyvgg.js"
+PAGE_JS = ROOT / "web" / "page.js"
+
+
 def front_matter(bundle: Path) -> dict:
     return yaml.safe_load((bundle / "README.md").read_text().split("---")[1])
+
+
+def page_formats(page: StaticPage) -> list[str]:
+    return page.page.evaluate("window.tinyvgg.formats")
+
+
+def page_message(page: StaticPage, python_message: str) -> str:
+    """What the page says where Python says `python_message`: the same, but "not an image" names the page's formats."""
+    if python_message == preprocess.NOT_AN_IMAGE:
+        return preprocess.UNREADABLE.format(formats=preprocess.name_list(page_formats(page)))
+    return python_message
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +153,7 @@ def test_a_bad_file_gets_the_apps_message_on_the_page_and_the_next_photo_works(p
     ui.locator("#file").set_input_files(ROOT / "examples" / "shop-trouser.jpg")
     ui.wait_for_function("document.querySelectorAll('#prediction li').length === 3")
 
-    assert EXPECTED[case] in message and message == str(python.value)
+    assert EXPECTED[case] in message and message == page_message(page, str(python.value))
     assert ui.locator("#error").text_content() == ""
     assert ui.locator("#prediction li").first.locator(".name").text_content() == "Trouser"
 
@@ -208,3 +230,251 @@ def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_comm
     assert spec["source"] == {"model": "alice/tinyvgg", "revision": commit.oid}
     assert (out / "model.onnx").read_bytes() == (ROOT / "model" / "pretrained" / "model.onnx").read_bytes()
     assert front_matter(out)["models"] == ["alice/tinyvgg"]
+
+
+# ---- the formats each side reads and names --------------------------------------------------------
+
+
+def shirt(path: Path) -> Path:
+    """A dark shirt on white, saved in the format of `path`'s suffix."""
+    Image.fromarray(garment(), mode="L").convert("RGB").save(path)
+    return path
+
+
+def test_a_tiff_is_refused_in_the_page_with_the_formats_it_reads_and_answered_by_python(page, shipped, tmp_path):
+    tiff = shirt(tmp_path / "shirt.tif")
+    formats = page_formats(page)
+
+    refused = page.answer(tiff)
+
+    assert "TIFF" not in formats and "TIFF" in preprocess.FORMATS
+    assert refused["error"] == preprocess.UNREADABLE.format(formats=preprocess.name_list(formats))
+    assert page.page.locator("#formats").text_content() == preprocess.name_list(formats), "the page names them"
+    assert python_answer(tiff, shipped)["way"] == preprocess.PLAIN
+
+
+def test_every_format_the_page_names_is_one_it_reads(page, tmp_path):
+    for name in page_formats(page):
+        assert "label" in page.answer(shirt(tmp_path / f"shirt.{name.lower()}")), name
+
+
+def test_every_format_python_names_is_one_it_reads(shipped, tmp_path):
+    for name in preprocess.FORMATS:
+        assert name in preprocess.NOT_AN_IMAGE
+        assert classify(shirt(tmp_path / f"shirt.{name.lower()}"), shipped).way == preprocess.PLAIN, name
+
+
+# ---- every number and message the page uses comes from model.json ----------------------------------
+
+
+def spec() -> dict:
+    """model.json as the page reads it."""
+    return json.loads(json.dumps(model_spec(json.loads((ROOT / "model" / "pretrained" / "config.json").read_text()))))
+
+
+def js_code(path: Path) -> str:
+    """The source without its comments and quoted strings (template literals stay: their ${...} is code)."""
+    code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+    code = re.sub(r"//[^\n]*", "", code)
+    return re.sub(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'", '""', code)
+
+
+def js_block(code: str, opening: str) -> str:
+    """The braced body that follows `opening` (a class or function head) in `code`."""
+    start = code.index("{", code.index(opening))
+    depth = 0
+    for end in range(start, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[end], 0)
+        if depth == 0:
+            return code[start : end + 1]
+    raise AssertionError(f"{opening} is not closed")
+
+
+def numbers(code: str) -> set[float]:
+    found = re.findall(r"(?<![\w$.])(0[xX][0-9a-fA-F]+|\d[\d_]*(?:\.\d+)?(?:[eE][+-]?\d+)?)", code)
+    return {float(int(n, 16)) if n[:2].lower() == "0x" else float(n.replace("_", "")) for n in found}
+
+
+def test_every_name_tinyvgg_js_reads_is_written_into_model_json():
+    code = js_code(TINYVGG_JS) + js_code(PAGE_JS)
+    written = spec()
+
+    assert set(re.findall(r"\bp\.([A-Z][A-Z_]*)", code)) <= set(written["preprocess"])
+    assert set(re.findall(r"\bspec\.([a-z_]+)", code)) <= set(written)
+    assert set(re.findall(r"\bconfig\.([a-z_]+)", code)) <= set(written["config"])
+
+
+def test_tinyvgg_js_holds_no_hand_copied_number_of_the_python_path():
+    # The code that ports model.preprocess and model.predict: the class and the helpers named after
+    # Python's. The readers of file headers and PIL's own algorithms hold byte offsets and library
+    # constants instead, which Python never sees.
+    code = js_code(TINYVGG_JS)
+    heads = ["class TinyVGG"] + [
+        f"function {name}(" for name in ("grayFloats", "borderSpread", "median", "lightOnBlack", "shrink", "clean")
+    ]
+    ported = {head: js_block(code, head) for head in heads}
+    written = spec()
+    values = [v for v in written["preprocess"].values() if not isinstance(v, str)] + [written["roughness_penalty"]]
+    python_numbers = {float(n) for v in values for n in (v if isinstance(v, list) else [v]) if not isinstance(n, str)}
+    # 0, 1 and 2 also count pixels, index arrays and halve; the percentiles are checked by name below.
+    distinctive = python_numbers - {0.0, 1.0, 2.0}
+
+    for head, block in ported.items():
+        assert numbers(block) & distinctive == set(), head
+    assert written["preprocess"]["SIZE"] not in numbers(js_code(PAGE_JS)), "page.js takes the size from the model"
+    assert not re.search(r"percentile\([^,]+,\s*\d", code), "the percentiles come from SHADING_PERCENTILES"
+    for old in (r"(?<!>)>\s*127\b", r"(?<!<)<\s*16\b", r"\b0\.15\b", r"\b98\b", r"\b1e6\b"):
+        assert not re.search(old, code), old
+
+
+def test_tinyvgg_js_holds_no_copy_of_a_python_message():
+    code = TINYVGG_JS.read_text() + PAGE_JS.read_text()
+    written = spec()
+    messages = [v for v in written["preprocess"].values() if isinstance(v, str) and " " in v] + [
+        written["not_clothing"]
+    ]
+
+    assert len(messages) >= 8
+    for message in messages:
+        for text, *_ in string.Formatter().parse(message):
+            # Long enough to be a phrase; "The image is " also opens the page's own message on canvas sizes.
+            assert len(text) < 20 or text not in code, text
+
+
+def test_the_message_templates_have_only_plain_named_fields_which_tinyvgg_js_fills_as_python_does():
+    templates = [v for v in spec()["preprocess"].values() if isinstance(v, str) and "{" in v]
+
+    assert {"UNREADABLE", "TOO_LARGE", "TOO_SMALL"} <= {k for k, v in spec()["preprocess"].items() if v in templates}
+    for template in templates:
+        for _, field, format_spec, conversion in string.Formatter().parse(template):
+            assert field is None or (field.isidentifier() and not format_spec and not conversion), template
+
+
+# Every number the port compares against, changed in the built model.json (the contract between the two
+# paths) and in model.preprocess alike: a number tinyvgg.js had copied by hand would keep its old value
+# in the page, and the page would part from Python.
+CHANGED_NUMBERS = {
+    "MAX_PIXELS": 1_000_000,
+    "MEGAPIXEL": 100_000,
+    "MIN_SIDE": 20,
+    "MARGIN": 0.15,
+    # Far from twice DRAFT_SIDE: a port that doubled DRAFT_SIDE itself would draft the photos (its draft only
+    # approximates libjpeg's, so their answers would move a little), one that reads DRAFT_ABOVE drafts none.
+    "DRAFT_SIDE": 150,
+    "DRAFT_ABOVE": 1000,
+    "PLAIN_BORDER": 10.0,
+    "SMALL_SIDE": 27,
+    "WORK_SIDE": 80,
+    "GRABCUT_INSET": 0.08,
+    "GRABCUT_ITERATIONS": 2,
+    "GRABCUT_SEED": 7,
+    "SMOOTHING": 1.5,
+    "OPENING": 5,
+    "CONNECTIVITY": 4,
+    "MIN_GARMENT_SHARE": 0.05,
+    "GARMENT_FLOOR": 0.5,
+    "SHADING_PERCENTILES": [10, 90],
+    "MIN_SHADING_RANGE": 150.0,
+    "LIGHT_BACKGROUND": 200,
+    "BLANK_PEAK": 60,
+    "STANDS_OUT": 0.4,
+}
+CHANGED_MESSAGES = ("NO_GARMENT", "UNREADABLE", "TOO_LARGE", "TOO_SMALL", "TRUNCATED", "BLANK", "TOO_MANY_PIXELS")
+MARK = "(changed in model.json) "
+
+
+@pytest.fixture(scope="module")
+def changed_page(bundle, page, tmp_path_factory):
+    changed = Path(shutil.copytree(bundle, tmp_path_factory.mktemp("changed") / "space"))
+    written = json.loads((changed / "model.json").read_text())
+    written["preprocess"] |= CHANGED_NUMBERS | {name: MARK + written["preprocess"][name] for name in CHANGED_MESSAGES}
+    written["not_clothing"] = MARK + written["not_clothing"]
+    (changed / "model.json").write_text(json.dumps(written))
+    with StaticPage(changed, browser=page.browser) as opened:
+        yield opened
+    assert not opened.errors, opened.errors
+
+
+def change_python(monkeypatch) -> None:
+    """The same changes in the Python modules, wherever they hold the names."""
+    changes = {n: tuple(v) if isinstance(v, list) else v for n, v in CHANGED_NUMBERS.items()}
+    changes |= {name: MARK + getattr(preprocess, name) for name in CHANGED_MESSAGES}
+    changes["NOT_AN_IMAGE"] = changes["UNREADABLE"].format(formats=preprocess.name_list(preprocess.FORMATS))
+    changes["NOT_CLOTHING"] = MARK + predict.NOT_CLOTHING
+    for module in (preprocess, predict):
+        for name, value in changes.items():
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, value)
+
+
+def test_the_page_follows_numbers_changed_in_model_json_as_python_follows_its_own(changed_page, shipped, monkeypatch):
+    photos = sorted(
+        p for d in (ROOT / "examples", ROOT / "tests" / "photos") for p in d.iterdir() if p.suffix in SUFFIXES
+    )
+    before = [python_answer(path, shipped) for path in photos]
+    change_python(monkeypatch)
+    after = [python_answer(path, shipped) for path in photos]
+
+    rows = [compare(changed_page.answer(path), python) for path, python in zip(photos, after)]
+
+    moved = [b for a, b in zip(after, before) if "pixels" in a and compare(a, b)["mean_gray_diff"] > 5]
+    assert len(moved) >= 0.5 * len(photos), "the changes move what the model sees"
+    assert [a.get("way") for a in after] != [b.get("way") for b in before]
+    # Closer than the parity tests ask: these photos take no step (drafting) where the page approximates.
+    answered = [row for row in rows if "same_top" in row]
+    assert len(answered) >= 0.9 * len(photos)
+    assert all(row["same_top"] and row["same_way"] and row["same_warning"] for row in answered)
+    assert max(row["max_probability_diff"] for row in answered) <= 0.005
+    assert max(row["mean_gray_diff"] for row in answered) <= 0.5
+    assert all(row["both_refused"] and row["same_error"] for row in rows if "same_top" not in row)
+
+
+def probes(folder: Path) -> dict[str, Path]:
+    """One image per threshold the issue named, each answered before the change and refused or moved after it."""
+    folder.mkdir(exist_ok=True)
+    shape = garment() < 128
+    light = np.where(shape, 60, 160).astype(np.uint8)  # light gray background, inverted at 127, not at 200
+    faint = np.where(shape, 215, 255).astype(np.uint8)  # 40 gray levels: a garment above 16, blank at 60
+    sleeves = np.full((200, 200), 255, np.uint8)  # a black body and pale sleeves, which stand out at 0.15, not 0.4
+    sleeves[40:180, 60:140] = 0
+    sleeves[40:80, 20:60] = sleeves[40:80, 140:180] = 190
+    images = {
+        "light-background": light,
+        "faint-garment": faint,
+        "pale-sleeves": sleeves,
+        "too-small": np.array(Image.fromarray(garment()).resize((15, 15))),
+        "too-large": np.array(Image.fromarray(garment()).resize((1200, 1000))),
+        "checkerboard": (np.indices((24, 24)).sum(0) % 2 * 255).astype(np.uint8),  # no garment is this rough
+    }
+    paths = {}
+    for name, pixels in images.items():
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(pixels, mode="L").save(paths[name])
+    cases = make_cases(folder / "bad")
+    for name in ("text_file.png", "truncated.jpg", "bomb_30000x30000.png"):
+        paths[name] = cases[name]
+    paths["rug"] = ROOT / "tests" / "photos" / "rug-no-garment.jpg"
+    return paths
+
+
+def test_the_page_takes_thresholds_and_messages_changed_in_model_json(changed_page, shipped, monkeypatch, tmp_path):
+    cases = probes(tmp_path)
+    before = {name: python_answer(path, shipped) for name, path in cases.items()}
+    change_python(monkeypatch)
+    after = {name: python_answer(path, shipped) for name, path in cases.items()}
+
+    for name, path in cases.items():
+        page, python = changed_page.answer(path), after[name]
+        if "error" in python:
+            assert python["error"].startswith(MARK), name
+            assert page["error"] == page_message(changed_page, python["error"]), name
+        else:
+            assert "label" in page, (name, page)
+            assert compare(page, python)["mean_gray_diff"] <= 1 and page["warning"] == python["warning"], name
+    shown = [python["error"] for python in after.values() if "error" in python]
+    for name in CHANGED_MESSAGES:
+        assert any(error.startswith(getattr(preprocess, name).split("{")[0]) for error in shown), f"{name} is shown"
+    for name in ("light-background", "faint-garment", "too-small", "too-large"):
+        assert "label" in before[name] and "error" in after[name], f"{name} is refused only after the change"
+    assert compare(after["pale-sleeves"], before["pale-sleeves"])["mean_gray_diff"] > 10
+    assert after["checkerboard"]["warning"].startswith(MARK) and before["checkerboard"]["warning"]

@@ -1,20 +1,26 @@
 // The static Space's page: load the model once, then answer every photo (upload, camera, paste, drop, examples).
 
-import { load } from "./tinyvgg.js";
+import { FORMATS, load, nameList } from "./tinyvgg.js";
 
 const $ = (id) => document.getElementById(id);
 let busy = Promise.resolve();
 
 const ready = load();
-// window.tinyvgg.classify(urlOrBlob) -> {top_classes, warning}, for other pages and scripts.
+// window.tinyvgg.classify(urlOrBlob) -> {top_classes, warning}, for other pages and scripts; formats: the
+// image formats it reads.
 window.tinyvgg = {
+  formats: FORMATS,
   ready: ready.then(() => true),
   classify: async (source) => (await ready).classify(source),
   answer: async (source) => (await ready).answer(source),
 };
 
+$("formats").textContent = nameList(FORMATS);
+
 ready.then(
   async (model) => {
+    $("seen").width = $("seen").height = model.size;
+    $("seen-caption").textContent = `What the model sees: ${model.size}x${model.size}, enlarged`;
     $("classes").textContent = `${model.classNames.length} classes: ${model.classNames.join(", ")}`;
     $("status").textContent = "Ready. Pick a photo.";
     const examples = await fetch("./examples.json").then((r) => r.json());
@@ -71,8 +77,8 @@ function show(blob) {
     } catch (error) {
       $("error").textContent = error.name === "ImageError" ? error.message : `Something went wrong: ${error.message}`;
       $("photo").style.display = "none";
-      const context = $("seen").getContext("2d");
-      context.clearRect(0, 0, 28, 28);
+      const seen = $("seen");
+      seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
     } finally {
       URL.revokeObjectURL(url);
     }
@@ -81,9 +87,10 @@ function show(blob) {
 }
 
 function drawSeen(pixels) {
-  const rgba = new ImageData(28, 28);
+  const seen = $("seen");
+  const rgba = new ImageData(seen.width, seen.height);
   pixels.forEach((v, i) => rgba.data.set([v, v, v, 255], 4 * i));
-  $("seen").getContext("2d").putImageData(rgba, 0, 0);
+  seen.getContext("2d").putImageData(rgba, 0, 0);
 }
 
 for (const id of ["file", "camera"]) {

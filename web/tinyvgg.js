@@ -4,9 +4,12 @@
 //   const tinyvgg = await load();                    // model.onnx, model.json, OpenCV and ONNX Runtime
 //   const answer = await tinyvgg.classify(blobOrUrl); // {top_classes: [{label, probability}] x3, warning}
 //
-// Every constant and message comes from model.json, which `python -m model.publishing.space build --static`
-// writes from the Python package, so the two paths cannot drift apart. The photo never leaves the
-// page: decoding, OpenCV's GrabCut and the model all run here.
+// Every number it compares against and every message the Python app also shows come from model.json,
+// which `python -m model.publishing.space build --static` writes from the Python package, so the two
+// paths cannot drift apart (tests/test_static_space.py changes them there and watches the page follow).
+// What stays here has no Python counterpart: the file formats' headers, the libraries' own algorithms
+// that PIL runs inside Python (draft decoding, BOX resampling), and the browser's limits. The photo
+// never leaves the page: decoding, OpenCV's GrabCut and the model all run here.
 
 import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
 
@@ -70,6 +73,8 @@ class TinyVGG {
     this.cv = cv;
     this.session = session;
     this.classNames = spec.class_names;
+    this.size = this.p.SIZE; // the side of the image the model sees
+    this.unreadable = fill(this.p.UNREADABLE, { formats: nameList(FORMATS) });
   }
 
   /** The MCP tool's JSON shape: {top_classes: [{label, probability}] (best 3), warning}. */
@@ -154,17 +159,15 @@ class TinyVGG {
     const p = this.p;
     const bytes = new Uint8Array(await blob.arrayBuffer());
     const header = imageHeader(bytes);
-    if (!header) throw new ImageError(p.NOT_AN_IMAGE);
+    if (!header) throw new ImageError(this.unreadable);
     const { width, height, format } = header;
     if (width * height > p.PIL_BOMB_PIXELS) throw new ImageError(p.TOO_MANY_PIXELS);
     if (width * height > p.MAX_PIXELS) {
-      throw new ImageError(
-        `The image is ${width}x${height} pixels (${(width * height / 1e6).toFixed(0)} megapixels); ` +
-          `the limit is ${Math.floor(p.MAX_PIXELS / 1e6)} megapixels. Send a smaller photo.`,
-      );
+      const megapixels = pyRound((width * height) / p.MEGAPIXEL);
+      throw new ImageError(fill(p.TOO_LARGE, { width, height, megapixels, limit: Math.floor(p.MAX_PIXELS / p.MEGAPIXEL) }));
     }
     if (Math.min(width, height) < p.MIN_SIDE) {
-      throw new ImageError(`The image is only ${width}x${height} pixels; it needs at least ${p.MIN_SIDE} pixels on each side.`);
+      throw new ImageError(fill(p.TOO_SMALL, { width, height, min_side: p.MIN_SIDE }));
     }
     if (Math.max(width, height) > CANVAS_SIDE) {
       throw new ImageError(
@@ -178,7 +181,7 @@ class TinyVGG {
       // EXIF orientation applied, colours as stored (PIL applies no colour profile either).
       bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "none" });
     } catch {
-      throw new ImageError(p.NOT_AN_IMAGE);
+      throw new ImageError(this.unreadable);
     }
     let pixels;
     try {
@@ -204,9 +207,8 @@ class TinyVGG {
       rgba.delete();
     }
     // PIL's draft mode decodes a large JPEG at 1/2, 1/4 or 1/8 of its size, at least DRAFT_SIDE a side.
-    const scale = Math.min(Math.floor(width / p.DRAFT_SIDE), Math.floor(height / p.DRAFT_SIDE));
-    const a = [8, 4, 2, 1].find((s) => scale >= s) ?? 1;
-    if (format !== "jpeg" || Math.min(width, height) <= 2 * p.DRAFT_SIDE || a === 1) return rgb;
+    const a = pilDraftScale(width, height, p.DRAFT_SIDE);
+    if (format !== "JPEG" || Math.min(width, height) <= p.DRAFT_ABOVE || a === 1) return rgb;
     const drafted = new cv.Mat();
     try {
       cv.resize(rgb, drafted, new cv.Size(Math.ceil(rgb.cols / a), Math.ceil(rgb.rows / a)), 0, 0, cv.INTER_AREA);
@@ -247,7 +249,7 @@ class TinyVGG {
         way = p.FRAME;
       }
       const smallGray = grayFloats(cv, small);
-      return { pixels: this.square28(lightOnBlack(smallGray, mask, p.GARMENT_FLOOR), mask, true), way };
+      return { pixels: this.square28(lightOnBlack(smallGray, mask, p), mask, true), way };
     } finally {
       if (small !== rgb) small.delete();
     }
@@ -266,7 +268,7 @@ class TinyVGG {
     let labels;
     try {
       cv.cvtColor(rgb, bgr, cv.COLOR_RGB2BGR);
-      cv.setRNGSeed(0); // as the Python path does: a photo always gives the same mask
+      cv.setRNGSeed(p.GRABCUT_SEED);
       cv.grabCut(bgr, mask, rect, background, foreground, p.GRABCUT_ITERATIONS, cv.GC_INIT_WITH_RECT);
       // A copy: a view of OpenCV's memory goes empty when a later allocation grows it.
       labels = Uint8Array.from(mask.data);
@@ -274,7 +276,7 @@ class TinyVGG {
       for (const m of mats) m.delete();
     }
     const garment = labels.map((v) => (v === cv.GC_FGD || v === cv.GC_PR_FGD ? 1 : 0));
-    const cleaned = clean(cv, { rows: height, cols: width, data: garment });
+    const cleaned = clean(cv, { rows: height, cols: width, data: garment }, p);
     let sum = 0;
     for (const v of cleaned.data) sum += v;
     if (sum < p.MIN_GARMENT_SHARE * height * width) return null;
@@ -283,10 +285,11 @@ class TinyVGG {
 
   /** _subtract_plain_background: light garment on black from a plain background, and what stands out. */
   subtractPlainBackground(gray) {
+    const { p } = this;
     const border = borderValues(gray);
     let values = gray.data;
     let edge = median(border);
-    if (edge > 127) {
+    if (edge > p.LIGHT_BACKGROUND) {
       values = values.map((v) => 255 - v);
       edge = median(border.map((v) => 255 - v));
     }
@@ -296,12 +299,12 @@ class TinyVGG {
       out[i] = Math.max(values[i] - edge, 0);
       peak = Math.max(peak, out[i]);
     }
-    if (peak < 16) throw new ImageError(this.p.BLANK);
+    if (peak < p.BLANK_PEAK) throw new ImageError(p.BLANK);
     const scale = Math.fround(255 / peak);
     const mask = new Uint8Array(out.length);
     for (let i = 0; i < out.length; i++) {
       out[i] = out[i] * scale;
-      mask[i] = out[i] > 0.15 * 255 ? 1 : 0;
+      mask[i] = out[i] > p.STANDS_OUT * 255 ? 1 : 0;
     }
     return [
       { rows: gray.rows, cols: gray.cols, data: out },
@@ -369,18 +372,22 @@ async function toBlob(source) {
   return response.blob();
 }
 
-/** Width, height and format from the file's header, before any pixel is decoded; null if no image format matches. */
-export function imageHeader(b) {
-  const u16be = (i) => (b[i] << 8) | b[i + 1];
-  const u32be = (i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
-  const u16le = (i) => b[i] | (b[i + 1] << 8);
-  const u24le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
-  const i32le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
-  const ascii = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
-  if (b.length >= 24 && b[0] === 0x89 && ascii(1, 3) === "PNG" && ascii(12, 4) === "IHDR") {
-    return { format: "png", width: u32be(16), height: u32be(20) };
-  }
-  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+// The formats the page decodes, by the names people know them by, each with the reader of its header:
+// (bytes) -> {width, height} before any pixel is decoded, or null where the file is not of that format.
+// The "not an image" message lists these, so it never suggests a format the page refuses.
+const u16be = (b, i) => (b[i] << 8) | b[i + 1];
+const u32be = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+const u16le = (b, i) => b[i] | (b[i + 1] << 8);
+const u24le = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+const i32le = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+const ascii = (b, i, n) => String.fromCharCode(...b.subarray(i, i + n));
+const HEADERS = {
+  PNG(b) {
+    if (!(b.length >= 24 && b[0] === 0x89 && ascii(b, 1, 3) === "PNG" && ascii(b, 12, 4) === "IHDR")) return null;
+    return { width: u32be(b, 16), height: u32be(b, 20) };
+  },
+  JPEG(b) {
+    if (!(b.length >= 4 && b[0] === 0xff && b[1] === 0xd8)) return null;
     let i = 2;
     while (i + 9 < b.length) {
       if (b[i] !== 0xff) return null;
@@ -390,32 +397,59 @@ export function imageHeader(b) {
         continue;
       }
       if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-        return { format: "jpeg", width: u16be(i + 7), height: u16be(i + 5) };
+        return { width: u16be(b, i + 7), height: u16be(b, i + 5) };
       }
-      i += 2 + u16be(i + 2);
+      i += 2 + u16be(b, i + 2);
     }
     return null;
-  }
-  if (b.length >= 10 && (ascii(0, 6) === "GIF87a" || ascii(0, 6) === "GIF89a")) {
-    return { format: "gif", width: u16le(6), height: u16le(8) };
-  }
-  if (b.length >= 30 && ascii(0, 4) === "RIFF" && ascii(8, 4) === "WEBP") {
-    const chunk = ascii(12, 4);
-    if (chunk === "VP8 ") return { format: "webp", width: u16le(26) & 0x3fff, height: u16le(28) & 0x3fff };
+  },
+  WebP(b) {
+    if (!(b.length >= 30 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP")) return null;
+    const chunk = ascii(b, 12, 4);
+    if (chunk === "VP8 ") return { width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff };
     if (chunk === "VP8L") {
       const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
-      return { format: "webp", width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+      return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
     }
-    if (chunk === "VP8X") return { format: "webp", width: u24le(24) + 1, height: u24le(27) + 1 };
+    if (chunk === "VP8X") return { width: u24le(b, 24) + 1, height: u24le(b, 27) + 1 };
     return null;
+  },
+  GIF(b) {
+    if (!(b.length >= 10 && (ascii(b, 0, 6) === "GIF87a" || ascii(b, 0, 6) === "GIF89a"))) return null;
+    return { width: u16le(b, 6), height: u16le(b, 8) };
+  },
+  BMP(b) {
+    if (!(b.length >= 26 && ascii(b, 0, 2) === "BM")) return null;
+    return { width: Math.abs(i32le(b, 18)), height: Math.abs(i32le(b, 22)) };
+  },
+};
+export const FORMATS = Object.freeze(Object.keys(HEADERS));
+
+/** Width, height and format (a name of FORMATS) from the file's header; null if no format the page decodes matches. */
+export function imageHeader(b) {
+  for (const [format, read] of Object.entries(HEADERS)) {
+    const size = read(b);
+    if (size) return { format, ...size };
   }
-  if (b.length >= 26 && ascii(0, 2) === "BM") return { format: "bmp", width: Math.abs(i32le(18)), height: Math.abs(i32le(22)) };
   return null;
+}
+
+/** ["A", "B", "C"] -> "A, B or C", as model.preprocess.name_list lists choices in the messages. */
+export function nameList(names) {
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+}
+
+/** str.format for model.json's message templates, whose fields are plain names: "{width}" -> values.width. */
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (field, name) => {
+    if (!(name in values)) throw new Error(`model.json's message "${template}" asks for ${field}, which the page does not give`);
+    return String(values[name]);
+  });
 }
 
 /** Whether the file ends before its format's end marker (PIL refuses such files; a browser would show half). */
 function truncated(b, format) {
-  if (format === "jpeg") {
+  if (format === "JPEG") {
     // The end-of-image marker must follow the first scan: an EXIF thumbnail before it has one of its own.
     const scan = jpegScanStart(b);
     if (scan < 0) return true;
@@ -423,8 +457,8 @@ function truncated(b, format) {
     return true;
   }
   const tail = b.subarray(Math.max(0, b.length - 4096));
-  if (format === "png") return !String.fromCharCode(...tail).includes("IEND");
-  if (format === "gif") return !tail.includes(0x3b);
+  if (format === "PNG") return !String.fromCharCode(...tail).includes("IEND");
+  if (format === "GIF") return !tail.includes(0x3b);
   return false;
 }
 
@@ -496,14 +530,14 @@ function percentile(sorted, q) {
   return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 }
 
-/** _light_on_black: the garment's own shading, inverted, on black, with a floor of brightness. */
-function lightOnBlack(gray, mask, floor) {
+/** _light_on_black: the garment's own shading, inverted, on black, with a floor of brightness; `p`: model.preprocess. */
+function lightOnBlack(gray, mask, p) {
   const inside = [];
   for (let i = 0; i < gray.data.length; i++) if (mask.data[i]) inside.push(gray.data[i]);
   const sorted = Float64Array.from(inside).sort();
-  const low = percentile(sorted, 2);
-  const high = percentile(sorted, 98);
-  const range = Math.max(high - low, 1);
+  const [low, high] = p.SHADING_PERCENTILES.map((q) => percentile(sorted, q));
+  const range = Math.max(high - low, p.MIN_SHADING_RANGE);
+  const floor = p.GARMENT_FLOOR;
   const out = new Float32Array(gray.data.length);
   for (let i = 0; i < out.length; i++) {
     const shading = 1 - Math.min(Math.max((gray.data[i] - low) / range, 0), 1);
@@ -528,17 +562,17 @@ function shrink(cv, rgb, side) {
 }
 
 /** _clean: open away specks, keep the largest region, fill its holes; {rows, cols, data} in and out. */
-function clean(cv, mask) {
+function clean(cv, mask, p) {
   const mats = [];
   const track = (m) => (mats.push(m), m);
   try {
     const source = track(cv.matFromArray(mask.rows, mask.cols, cv.CV_8U, mask.data));
     const opened = track(new cv.Mat());
-    const kernel = track(cv.Mat.ones(3, 3, cv.CV_8U));
+    const kernel = track(cv.Mat.ones(p.OPENING, p.OPENING, cv.CV_8U));
     cv.morphologyEx(source, opened, cv.MORPH_OPEN, kernel);
     const labels = track(new cv.Mat());
     const stats = track(new cv.Mat());
-    const count = cv.connectedComponentsWithStats(opened, labels, stats, track(new cv.Mat()), 8);
+    const count = cv.connectedComponentsWithStats(opened, labels, stats, track(new cv.Mat()), p.CONNECTIVITY);
     let largest = opened;
     if (count > 1) {
       let best = 1;
@@ -556,6 +590,12 @@ function clean(cv, mask) {
   } finally {
     for (const m of mats) m.delete();
   }
+}
+
+/** The reduction PIL's JpegImageFile.draft picks to keep at least `side` pixels a side: libjpeg decodes at 1/1 to 1/8. */
+function pilDraftScale(width, height, side) {
+  const scale = Math.min(Math.floor(width / side), Math.floor(height / side));
+  return [8, 4, 2, 1].find((s) => scale >= s) ?? 1;
 }
 
 /** PIL's Image.resize(..., Image.BOX) of an 8-bit image: a horizontal then a vertical pass, fixed point. */
