@@ -14,4 +14,4 @@ class HubError(RuntimeError):
 
 
 class BundleError(RuntimeError):
-    """A Space bundle cannot be made from what is here: the output folder is taken, or a file or pin is missing."""
+    """A Space bundle or the package's wheel cannot be made from what is here: a folder is taken, a file missing."""

@@ -4,7 +4,7 @@
 
     model = TinyVGG.from_pretrained("model/pretrained")  # or a Hub repo id
     answer = classify("photo.jpg", model)
-    answer.label         # class name -> calibrated probability
+    answer.probabilities         # class name -> calibrated probability
     answer.warning       # "" or the "not clothing" warning
     answer.pixels        # the 28x28 uint8 image the model saw
     answer.top_classes() # the three most likely, as the app's MCP tool answers them
@@ -29,9 +29,10 @@ from model.tinyvgg import TinyVGG
 
 # How many classes an answer lists: the app's label, its MCP tool and the benchmarks' top-3.
 TOP_CLASSES = 3
-# One image is far too small a job to split over threads: on a busy 2-core machine two threads per
-# prediction made it 80 times slower (waiting on each other). Concurrent requests are the parallelism,
-# so a server calls torch.set_num_threads(PREDICTION_THREADS) once.
+# One image is far too small a job to split over threads: with several threads per prediction,
+# concurrent predictions on a small machine wait on each other and each one gets much slower.
+# Concurrent requests are the parallelism, so a server calls torch.set_num_threads(PREDICTION_THREADS)
+# once; benchmarks/load.py measures the app under concurrent clients with this setting.
 PREDICTION_THREADS = 1
 NOT_CLOTHING = "Warning: this does not look like a clothing item, so the label above is probably meaningless."
 
@@ -40,7 +41,7 @@ NOT_CLOTHING = "Warning: this does not look like a clothing item, so the label a
 class Answer:
     """What the model answers for one image."""
 
-    label: dict[str, float]  # class name -> calibrated probability
+    probabilities: dict[str, float]  # class name -> calibrated probability
     warning: str  # the "not clothing" warning, or ""
     pixels: torch.Tensor  # uint8 (28, 28): what the model saw
     milliseconds: float  # decoding, preprocessing, model and warning
@@ -48,7 +49,7 @@ class Answer:
 
     def top_classes(self, k: int = TOP_CLASSES) -> list[dict[str, str | float]]:
         """The `k` most likely classes, best first: [{"label": name, "probability": p}], p rounded to 4 places."""
-        best = sorted(self.label.items(), key=lambda item: item[1], reverse=True)[:k]
+        best = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)[:k]
         return [{"label": name, "probability": round(p, 4)} for name, p in best]
 
 
@@ -62,9 +63,9 @@ def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
     started = time.perf_counter()
     prepared = prepare_image(image)
     logits, score = answer_logits(model, prepared)
-    label = {name: float(p) for name, p in zip(model.class_names, logits.softmax(0))}
+    probabilities = {name: float(p) for name, p in zip(model.class_names, logits.softmax(0))}
     return Answer(
-        label, ood_warning(score, model), prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way
+        probabilities, ood_warning(score, model), prepared.pixels, 1000 * (time.perf_counter() - started), prepared.way
     )
 
 

@@ -88,7 +88,9 @@ def test_the_model_module_does_not_import_the_card_the_training_or_the_dataset_c
     # The package's __init__ brings the prediction path; nothing of the card, training, data or Hub push.
     assert eval(result.stdout) == [
         "model.artifacts",
+        "model.calibration",
         "model.classes",
+        "model.errors",
         "model.files",
         "model.predict",
         "model.preprocess",

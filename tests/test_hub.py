@@ -16,7 +16,7 @@ from huggingface_hub import HfApi, ModelCard
 
 import train
 from benchmarks.app_server import free_port
-from model.errors import HubError
+from model.errors import HubError, ModelFolderError
 from model.loading import load
 from model.publishing.card import card_kwargs
 from model.publishing.export import main as export_main
@@ -305,7 +305,7 @@ def test_an_unreachable_hub_is_reported_and_the_folder_kept(trained, hub_server)
 def test_a_folder_without_weights_is_refused_before_any_upload(trained, hub_server, token):
     (trained / "model.safetensors").unlink()
 
-    with pytest.raises(HubError, match="has no model.safetensors.*train.py"):
+    with pytest.raises(ModelFolderError, match="has no model.safetensors.*train.py"):
         push(trained, REPO)
     assert not hub_server.requests
 
@@ -317,7 +317,7 @@ def test_a_config_that_does_not_match_the_weights_names_the_tensor_and_shapes(tr
     before = snapshot(trained)
 
     with pytest.raises(
-        HubError, match=r"conv_block_1\.0\.weight is \[10, 1, 3, 3\] in the weights but \[12, 1, 3, 3\]"
+        ModelFolderError, match=r"conv_block_1\.0\.weight is \[10, 1, 3, 3\] in the weights but \[12, 1, 3, 3\]"
     ):
         push(trained, REPO)
     assert snapshot(trained) == before
@@ -328,7 +328,7 @@ def test_a_config_that_does_not_match_the_weights_names_the_tensor_and_shapes(tr
 def test_a_broken_config_is_refused_with_the_file_named(trained, hub_server, token, edit, message):
     (trained / "config.json").write_text(edit)
 
-    with pytest.raises(HubError, match=rf"config.json {message}"):
+    with pytest.raises(ModelFolderError, match=rf"config.json {message}"):
         push(trained, REPO)
 
 
@@ -405,7 +405,7 @@ def test_a_truncated_weights_file_is_refused_with_its_name(trained, hub_server, 
     weights = trained / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
 
-    with pytest.raises(HubError, match=r"model.safetensors is not a readable safetensors file"):
+    with pytest.raises(ModelFolderError, match=r"model.safetensors is not a readable safetensors file"):
         push(trained, REPO)
     assert not hub_server.requests
 

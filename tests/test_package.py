@@ -31,7 +31,8 @@ import model
 hub = TinyVGG.from_pretrained(sys.argv[1])
 folder = TinyVGG.from_pretrained(sys.argv[2])
 answers = [classify(sys.argv[3], m) for m in (hub, folder)]
-print(json.dumps({"package": model.__file__, "label": answers[0].label, "same": answers[0].label == answers[1].label,
+first, second = (answer.probabilities for answer in answers)
+print(json.dumps({"package": model.__file__, "probabilities": first, "same": first == second,
                   "warning": answers[0].warning, "top": answers[0].top_classes()}))
 """
 # What the app, training, export and the tests need, and loading the model must not.
@@ -77,8 +78,9 @@ def test_a_stranger_installs_the_wheel_from_the_model_repo_and_classifies_a_phot
 
     assert answer["package"].startswith(str(venv)), "imported from the installed wheel, not a checkout"
     ours = classify(PHOTO, TinyVGG.from_pretrained(ROOT / "model" / "pretrained"))
-    assert answer["same"] and answer["label"] == pytest.approx(ours.label, abs=1e-5)
-    assert answer["top"][0]["label"] == max(ours.label, key=ours.label.get) and answer["warning"] == ours.warning
+    assert answer["same"] and answer["probabilities"] == pytest.approx(ours.probabilities, abs=1e-5)
+    assert answer["top"][0]["label"] == max(ours.probabilities, key=ours.probabilities.get)
+    assert answer["warning"] == ours.warning
     probe = f"import importlib.util as u; print([m for m in {NOT_CORE!r} if u.find_spec(m)])"
     installed = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, cwd=elsewhere)
     assert installed.stdout.strip() == "[]", "the core install brings no app, training or test packages"
@@ -90,6 +92,19 @@ def test_loading_and_using_the_model_imports_no_app_training_or_report_package()
         "import sys; from model import TinyVGG, classify; "
         "m = TinyVGG.from_pretrained('model/pretrained'); classify('examples/shop-trouser.jpg', m); "
         f"print(sorted({{n.split('.')[0] for n in sys.modules}} & set({NOT_CORE!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_loading_and_classifying_imports_no_training_or_publishing_module():
+    code = (
+        "import sys; from model import TinyVGG, classify; from model.loading import load; "
+        "classify('examples/shop-trouser.jpg', load('model/pretrained')); "
+        "print(sorted(n for n in sys.modules if n.startswith(('model.training', 'model.publishing'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
 

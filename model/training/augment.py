@@ -8,6 +8,8 @@ photographed from above, as a pair. `photo_like` draws all of that at random for
 device, from one generator (so a resumed run draws the same): among it made-up top views of shoes
 (`top_view`) and random convolutions that change the garment's style but not its shape
 (`random_convolution`, RandConv). `flip_and_shift` is the plain augmentation of the earlier recipe.
+What each of them does for phone photos is measured by benchmarks/real_photos.py (docs/real-photos.md,
+"Steps").
 """
 
 from __future__ import annotations
