@@ -15,6 +15,7 @@ import binascii
 import functools
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def predict(image: str | Path | bytes | Image.Image, model: TinyVGG | None = Non
     Raises:
         ImageError: The image cannot be used; the message says why.
     """
-    return classify(image, model or default_model().model).label
+    return classify(image, model or default_model().model).probabilities
 
 
 # The app's MCP tool, whose docstring is its description: Gradio reads the Args and Returns lines one
@@ -156,7 +157,7 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
 
     def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
         answer = _answer(value, model)
-        return answer.label, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
+        return answer.probabilities, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
 
     def classify_clothing_tool(image: str) -> str:
         return classify_clothing(image, model)
@@ -278,6 +279,18 @@ def _confidence_facts(loaded: LoadedModel) -> str:
     return text
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on `host`:`port` now (Gradio's own error would point at launch(), not --port)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn does: a port left in TIME_WAIT by a server that just stopped is free; a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -306,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"error: cannot load the model from {args.model}: {err}\n"
             f"Start with another one: python app.py --model FOLDER_OR_REPO_ID (the shipped one is {DEFAULT_MODEL}).",
+            file=sys.stderr,
+        )
+        return 1
+    if not port_is_free(args.host, args.port):
+        print(
+            f"error: port {args.port} on {args.host} is in use, perhaps by another app.py. Stop that one, or serve "
+            f"this one on another port: python app.py --port {args.port + 1} (or set GRADIO_SERVER_PORT).",
             file=sys.stderr,
         )
         return 1

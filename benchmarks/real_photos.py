@@ -1,6 +1,6 @@
 """How the app does on people's own phone photos of clothes, through the app's own code.
 
-    python benchmarks/real_photos.py [DIR] [--model model/pretrained] [--figure images/real_photos.png]
+    python benchmarks/real_photos.py [DIR] [--model model/pretrained] [--figure PNG]
                                      [--upscale 4000]
 
 DIR holds one folder of photos per label and a `labels.json` that maps each label to the
@@ -73,13 +73,13 @@ def classify_folder(photos: PhotoSet, model: TinyVGG) -> list[dict]:
         answer, error = answer_photo(path, model)
         seconds = time.perf_counter() - started  # a refusal is an answer: its time counts too
         right = photos.right.get(label, [])
-        ranked = sorted(answer.label, key=answer.label.get, reverse=True) if answer else ["(error)"]
+        ranked = sorted(answer.probabilities, key=answer.probabilities.get, reverse=True) if answer else ["(error)"]
         records.append(
             {
                 "label": label,
                 "path": path,
                 "predicted": ranked[0],
-                "confidence": answer.label[ranked[0]] if answer else None,
+                "confidence": answer.probabilities[ranked[0]] if answer else None,
                 "right": ranked[0] in right,
                 "in_top": any(name in right for name in ranked[:TOP_CLASSES]),
                 "way": answer.way if answer else "refused",
@@ -212,7 +212,7 @@ def upscaled_agreement(photos: PhotoSet, model: TinyVGG, side: int) -> dict:
             answers = []
             for source in (path, buffer.getvalue()):
                 answer, _ = answer_photo(source, model)
-                answers.append(max(answer.label, key=answer.label.get) if answer else "(error)")
+                answers.append(max(answer.probabilities, key=answer.probabilities.get) if answer else "(error)")
             same += answers[0] == answers[1]
             right_small += answers[0] in photos.right[label]
             right_large += answers[1] in photos.right[label]
@@ -233,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", default="model/pretrained", help="model folder or Hub repo (default: %(default)s)")
     parser.add_argument(
-        "--figure", type=Path, default=ROOT / "images" / "real_photos.png", help="sample grid (default: %(default)s)"
+        "--figure",
+        type=Path,
+        help="also draw a grid of sample answers here, e.g. images/real_photos.png, the README's (default: none)",
     )
     parser.add_argument(
         "--upscale",
@@ -298,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{up['same']:.1%} keep their answer (accuracy {up['accuracy']:.1%} as they are, "
             f"{up['accuracy_upscaled']:.1%} upscaled)"
         )
-    plot_samples(records, mapped, args.figure)
-    print(f"wrote {args.figure}")
+    if args.figure:
+        plot_samples(records, mapped, args.figure)
+        print(f"wrote {args.figure}")
     if args.record:
         record(
             args.record, TinyVGG.from_pretrained(args.record), found, mapped, argv if argv is not None else sys.argv[1:]

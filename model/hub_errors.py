@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx2
-from huggingface_hub import constants
+from huggingface_hub import constants, get_token
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -18,7 +18,13 @@ from huggingface_hub.errors import (
 
 from model import artifacts
 
-LOGIN_HINT = "set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`"
+TOKENS = "https://huggingface.co/settings/tokens"
+
+
+def login_hint(action: str) -> str:
+    """How to give the client a token for `action`: reading needs a token only for private or gated repos."""
+    access = "read" if action in ("pull", "look up") else "write"
+    return f"set HF_TOKEN to a token with {access} access ({TOKENS}) or run `hf auth login`"
 
 
 def describe_error(
@@ -26,12 +32,14 @@ def describe_error(
 ) -> str:
     """One plain sentence (or two) for any error the Hub client raises; `filename` is the file that was asked for."""
     where = f"{repo_id}@{revision}" if revision else repo_id
+    hint = login_hint(action)
     if isinstance(err, GatedRepoError):
-        return f"{repo_id} is gated: accept its conditions on the Hub, then {LOGIN_HINT}."
+        return f"{repo_id} is gated: accept its conditions on the Hub, then {hint}."
     if isinstance(err, RepositoryNotFoundError):
+        private = "your token cannot see it" if get_token() else "you sent no token"
         return (
-            f"Repository {repo_id} not found on {constants.ENDPOINT} (or it is private and your token cannot see it). "
-            f"Check the name, or {LOGIN_HINT}."
+            f"Repository {repo_id} not found on {constants.ENDPOINT} (or it is private and {private}). "
+            f"Check the name, or, if it is private, {hint}."
         )
     if isinstance(err, RevisionNotFoundError):
         return (
@@ -47,13 +55,15 @@ def describe_error(
     if isinstance(err, EntryNotFoundError):
         return f"{where} has no {filename}. Is it a TinyVGG repository pushed by this project?"
     if isinstance(err, LocalTokenNotFoundError):
-        return f"No Hugging Face token found: {LOGIN_HINT}."
+        return f"No Hugging Face token found: {hint}."
     if isinstance(err, HFValidationError):
         return f"{repo_id!r} is not a valid repo id: use the form user/name. ({err})"
     if isinstance(err, HfHubHTTPError) and err.response is not None:
         status = err.response.status_code
+        if status == 401 and not get_token():
+            return f"No Hugging Face token found, and the Hub asks for one to {action} {where}: {hint}."
         if status == 401:
-            return f"The Hub refused the token (401 Unauthorized) when trying to {action} {where}: {LOGIN_HINT}."
+            return f"The Hub refused the token (401 Unauthorized) when trying to {action} {where}: {hint}."
         if status == 403:
             return (
                 f"Your token may not {action} {where} (403 Forbidden): use a token with write access to that namespace."

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import ModelCard, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+)
 from safetensors import SafetensorError
 
 from model import artifacts
@@ -68,8 +75,9 @@ def load(spec: str | Path | Source, revision: str | None = None, **hub_kwargs) -
     try:
         return _from_pretrained(source.name, source.revision, HubError, **hub_kwargs)
     except HubError as err:
-        if isinstance(err.__cause__, RepositoryNotFoundError):
-            raise HubError(f"There is no folder {source.name} here, and no such Hub repo: {err}") from err
+        # A typo in a folder's name looks like a repo id: say that no such folder exists either.
+        if isinstance(err.__cause__, (RepositoryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled)):
+            raise HubError(f"There is no folder {source.name} here. As a Hub repo: {err}") from err
         raise
 
 

@@ -137,11 +137,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("mark these tests @pytest.mark.slow:\n  " + "\n  ".join(unmarked))
 
 
+def missing_under_ci(why: str) -> None:
+    """Fail under CI (`.ci/run` sets CI=true), else skip, saying what is missing and how to get it."""
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
 def require_chromium() -> None:
     """Fail (under CI) or skip, saying why, where Debian's chromium is not installed."""
     from benchmarks.static_page import CHROMIUM
 
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root)")
+        missing_under_ci(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root)")

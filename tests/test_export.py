@@ -62,6 +62,29 @@ def test_the_exported_model_agrees_with_pytorch_on_the_real_test_set(exported, s
 
 
 @pytest.mark.slow
+def test_the_same_weights_export_to_the_same_bytes_from_any_folder(exported, tmp_path):
+    folder, code, _ = exported
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy2(PRETRAINED / name, elsewhere / name)
+
+    export(TinyVGG.from_pretrained(elsewhere), elsewhere / "model.onnx")
+
+    written = (folder / "model.onnx").read_bytes()
+    assert code == 0 and (elsewhere / "model.onnx").read_bytes() == written
+    # No trace of where the exporting code or the weights lie: another checkout gives the same file.
+    assert str(ROOT).encode() not in written and b".py" not in written and str(tmp_path).encode() not in written
+
+
+@pytest.mark.slow
+def test_the_shipped_model_onnx_is_what_the_export_gives_today(exported):
+    folder, _, _ = exported
+
+    assert (PRETRAINED / "model.onnx").read_bytes() == (folder / "model.onnx").read_bytes()
+
+
+@pytest.mark.slow
 def test_the_batch_dimension_is_dynamic(exported, shipped, fashion_mnist):
     session = onnxruntime.InferenceSession(str(exported[0] / "model.onnx"), providers=["CPUExecutionProvider"])
 

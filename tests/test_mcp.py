@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 
 import pytest
 from mcp import ClientSession
@@ -73,3 +74,28 @@ def test_a_broken_file_is_a_tool_error_with_the_apps_message_and_the_server_keep
     assert refused.isError
     assert EXPECTED["text_file.png"] in refused.content[0].text
     assert json.loads(answered.content[0].text)["top_classes"][0]["label"] == "Sneaker"
+
+
+def test_a_url_on_this_machine_is_refused_so_the_tool_cannot_read_local_services(server):
+    # The app's own port: a server that answers, which the tool must still not fetch from.
+    local = f"{server}gradio_api/info"
+
+    async def work(session):
+        return await session.call_tool("classify_clothing", {"image": local})
+
+    refused = with_session(server, work)
+
+    assert refused.isError
+    assert "public" in refused.content[0].text.lower() or "not allowed" in refused.content[0].text.lower()
+
+
+def test_the_docs_show_the_tools_real_answer_for_the_example(server):
+    photo = data_url((ROOT / "examples" / "phone-dress.jpg").read_bytes())
+
+    async def work(session):
+        return await session.call_tool("classify_clothing", {"image": photo})
+
+    answer = json.loads(with_session(server, work).content[0].text)
+    (shown,) = re.findall(r'^\{"top_classes".*\}$', (ROOT / "docs" / "api.md").read_text(), flags=re.M)
+
+    assert json.loads(shown) == answer

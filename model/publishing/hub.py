@@ -22,9 +22,11 @@ import tempfile
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from model import artifacts
-from model.errors import HubError, ModelFolderError
+from model.errors import BundleError, HubError, ModelFolderError
 from model.hub_errors import describe_error
 from model.loading import load, load_folder
 from model.metrics import MetricsError
@@ -40,11 +42,11 @@ def build_wheel(out_dir: str | Path) -> Path:
     It is built from a copy of the package and pyproject.toml, so no build folder lands in the checkout.
 
     Raises:
-        HubError: The package is not installed from a checkout (there is no pyproject.toml to
+        BundleError: The package is not installed from a checkout (there is no pyproject.toml to
             build from), or the build failed.
     """
     if not (artifacts.CHECKOUT / "pyproject.toml").is_file():
-        raise HubError(
+        raise BundleError(
             f"no pyproject.toml beside the package in {artifacts.CHECKOUT}: the wheel is built from a checkout of "
             "the project. "
             "Push from a checkout, or pass --no-wheel."
@@ -63,7 +65,7 @@ def build_wheel(out_dir: str | Path) -> Path:
         result = subprocess.run(build, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if result.returncode != 0 or len(wheels) != 1:
-            raise HubError(f"building the package's wheel failed: {result.stderr.strip()[-2000:]}")
+            raise BundleError(f"building the package's wheel failed: {result.stderr.strip()[-2000:]}")
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         return Path(shutil.copy2(wheels[0], Path(out_dir) / wheels[0].name))
 
@@ -106,6 +108,10 @@ def push(
     longer has are deleted in the same commit (`stale_on_hub`).
     """
     folder = Path(folder)
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise HubError(describe_error(err, repo_id, revision, action="push")) from None
     model = load_folder(folder)
     run = read_run(folder)  # read once: the card shows exactly the files that are uploaded
     files = {name: folder / name for name in (artifacts.WEIGHTS, artifacts.CONFIG)} | run["files"]
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             model = load(args.repo_id, revision=args.revision)
             classes = ", ".join(model.class_names)
             print(f"{args.repo_id}: TinyVGG with {model.num_parameters:,} parameters; classes: {classes}")
-    except (HubError, ModelFolderError, MetricsError) as err:
+    except (BundleError, HubError, ModelFolderError, MetricsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -119,6 +119,19 @@ def render(text: str, metrics: Metrics) -> str:
     return FIGURE.sub(figure, text)
 
 
+def missing_figure(err: KeyError, folder: str) -> str:
+    """What to do when a page names a figure that `folder`'s metrics.json does not hold."""
+    name = err.args[0]
+    if str(name).startswith("<!--"):
+        return str(name)  # a marker that names no figure: the page is wrong
+    return (
+        f"{folder}/{artifacts.METRICS} has no {name!r}, which the pages show. They describe the shipped model, "
+        f"whose folder has every figure: after train.py, `python -m model.publishing.recalibrate FOLDER --photos DIR` "
+        "adds the photo calibration and `benchmarks/real_photos.py DIR --record FOLDER` the real-photo figures "
+        "(`make pretrained` runs both)."
+    )
+
+
 def pages(root: Path = artifacts.CHECKOUT) -> list[Path]:
     """The README and the docs pages of the checkout at `root`."""
     return sorted(path for pattern in PAGES for path in root.glob(pattern))
@@ -137,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
     args = parser.parse_args(argv)
+    if not (Path(args.model) / artifacts.METRICS).is_file():
+        print(
+            f"error: {args.model} holds no {artifacts.METRICS}: --model names a folder written by train.py "
+            f"(default: {artifacts.PRETRAINED}).",
+            file=sys.stderr,
+        )
+        return 1
     try:
         metrics = read_metrics(Path(args.model) / artifacts.METRICS)
     except (OSError, MetricsError) as err:
@@ -145,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path in pages(args.root):
         text = path.read_text()
-        new = render(text, metrics)
+        try:
+            new = render(text, metrics)
+        except KeyError as err:
+            print(f"error: {path.relative_to(args.root)}: {missing_figure(err, args.model)}", file=sys.stderr)
+            return 1
         if new != text:
             stale.append(path)
             if not args.check:

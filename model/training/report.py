@@ -99,7 +99,8 @@ def sample_indices(count: int, total: int, seed: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.tinyvgg import TinyVGG
+    from model.errors import ModelFolderError
+    from model.loading import load_folder
     from model.training.data import DataError, load_fashion_mnist
     from model.training.engine import evaluate
 
@@ -111,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        model = load_folder(args.model)
         data = load_fashion_mnist(args.data_dir)
         history = read_metrics(args.model)["history"]  # before minutes of plotting, not after
-    except (DataError, MetricsError, OSError) as err:
+    except (ModelFolderError, DataError, MetricsError, OSError) as err:
         parser.exit(1, f"error: {err}\n")
-    model = TinyVGG.from_pretrained(args.model)
     out = Path(args.out)
     names = model.class_names
 
