@@ -26,7 +26,7 @@ from model.publishing.hub import push as hub_push
 from model.publishing.space import main as space_main
 from model.publishing.space import push
 from model.publishing.static_space import build_static, bundle_bytes, model_spec
-from tests.conftest import ROOT, require_chromium
+from tests.conftest import ROOT, missing_under_ci, require_chromium
 
 pytestmark = pytest.mark.slow
 REAL_PHOTOS = ROOT.parent / "shared" / "real-photos"
@@ -114,7 +114,7 @@ def test_the_page_answers_as_the_python_app_on_the_examples_and_test_photos(page
 
 def test_the_page_answers_as_the_python_app_on_the_real_photos(page, shipped):
     if not REAL_PHOTOS.is_dir():
-        pytest.skip(f"{REAL_PHOTOS} is not beside this checkout; benchmarks/static_space.py measures them")
+        missing_under_ci(f"{REAL_PHOTOS} is not beside this checkout; benchmarks/static_space.py measures them")
     photos = sorted(p for p in REAL_PHOTOS.rglob("*") if p.suffix.lower() in SUFFIXES)
 
     assert len(photos) >= 300
