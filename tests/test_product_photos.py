@@ -1,0 +1,61 @@
+"""benchmarks/product_photos.py: per-class accuracy on shop photos, through the app's own classify."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from benchmarks.product_photos import measure, read_labels, restored
+from model import classify
+from model.loading import load
+from tests.conftest import ROOT
+
+# A made-up set: the shop-style examples and two photos of the app's examples, under the set's layout.
+ROWS = [
+    ("images/Sports_Shoes/1.jpg", "shop-sneaker.jpg", "Sneaker"),
+    ("images/Handbags/2.jpg", "shop-bag.jpg", "Bag"),
+    ("images/Sandals/3.jpg", "phone-sandals.jpg", "Sandal"),
+    ("images/Sandals/4.jpg", "shop-ankle-boot.jpg", "Sandal"),  # a boot filed as a sandal: a wrong answer
+    ("images/Boots/5.jpg", "shop-ankle-boot.jpg", "Ankle boot"),  # one photo: not a reported class
+]
+
+
+@pytest.fixture
+def product_folder(tmp_path):
+    with open(tmp_path / "labels.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["file", "fmnist_class", "articleType", "productDisplayName"])
+        for file, example, label in ROWS:
+            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / "examples" / example, tmp_path / file)
+            writer.writerow([file, label, file.split("/")[1], "A product, its name with a comma"])
+    return tmp_path
+
+
+def test_only_the_reported_classes_are_read(product_folder):
+    photos = read_labels(product_folder)
+
+    assert [label for _, label in photos] == ["Sneaker", "Bag", "Sandal", "Sandal"]
+
+
+def test_accuracy_is_per_class_and_averaged_over_classes_from_classify_answers(product_folder):
+    model = load(ROOT / "model" / "pretrained")
+    photos = read_labels(product_folder)
+    shown = [max(a.probabilities, key=a.probabilities.get) for a in (classify(restored(p), model) for p, _ in photos)]
+
+    figures = measure(photos, model)
+
+    by_class = {}
+    for (_, label), answer in zip(photos, shown):
+        by_class.setdefault(label, []).append(answer == label)
+    for label, right in by_class.items():
+        assert figures["per_class"][label]["accuracy"] == pytest.approx(sum(right) / len(right))
+        assert sum(figures["per_class"][label]["answers"].values()) == len(right)
+    assert figures["mean_accuracy"] == pytest.approx(sum(sum(r) / len(r) for r in by_class.values()) / 3)
+    assert figures["photos"] == 4
+
+
+def test_a_photo_is_restored_to_the_catalogue_shape_first(product_folder):
+    assert restored(product_folder / ROWS[0][0]).size == (168, 224)
