@@ -85,8 +85,9 @@ def test_a_url_on_this_machine_is_refused_so_the_tool_cannot_read_local_services
 
     refused = with_session(server, work)
 
+    # Gradio's guard refuses it before any request leaves: its own words name the host.
     assert refused.isError
-    assert "public" in refused.content[0].text.lower() or "not allowed" in refused.content[0].text.lower()
+    assert "127.0.0.1 failed validation" in refused.content[0].text
 
 
 def test_the_docs_show_the_tools_real_answer_for_the_example(server):
