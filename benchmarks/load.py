@@ -1,12 +1,14 @@
 """Drive the running app with concurrent gradio_client clients, good and bad images mixed.
 
-    python benchmarks/load.py [--clients 16] [--requests 25] [--url URL]
+    python benchmarks/load.py [--clients 16] [--requests 25] [--repeats 1] [--url URL]
 
 Without --url it starts `app.py` on a free loopback port and stops it afterwards. Every
 client sends --requests predictions, one in four a broken file from benchmarks/bad_images.py.
 It reports failed good requests, bad requests that were not refused, median and 99th
 percentile latency, throughput, and the server's memory after warm-up and after the load.
-Traffic goes to 127.0.0.1 only, and the run is bounded by clients x requests.
+With --repeats N the same load runs N times against the same server, and the timings are given as
+the median of the runs with their range (the machines are shared and noisy). Traffic goes to
+127.0.0.1 only, and the run is bounded by repeats x clients x requests.
 """
 
 from __future__ import annotations
@@ -89,18 +91,35 @@ def run(url: str, clients: int, requests: int, bad_files: dict[str, Path], pid: 
     }
 
 
+def over_runs(runs: list[dict], key: str, spec: str) -> str:
+    """`key` over the runs: the median, with the range when there are several."""
+    values = [run_figures[key] for run_figures in runs]
+    median = format(statistics.median(values), spec)
+    return median if len(values) == 1 else f"{median} ({format(min(values), spec)}-{format(max(values), spec)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: 16)")
     parser.add_argument("--requests", type=int, default=25, help="requests per client (default: 25)")
     parser.add_argument("--url", help="a running app on this machine (default: start app.py on a free port)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of the whole load (default: 1)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON (of the last run)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     proc, url = (None, args.url) if args.url else start_app()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            figures = run(url, args.clients, args.requests, make_cases(Path(tmp)), proc.pid if proc else None)
+            runs = [
+                run(url, args.clients, args.requests, make_cases(Path(tmp)), proc.pid if proc else None)
+                for _ in range(args.repeats)
+            ]
+        figures = runs[-1] | {
+            "failed_good_requests": [r for run_figures in runs for r in run_figures["failed_good_requests"]],
+            "bad_requests_not_refused": [r for run_figures in runs for r in run_figures["bad_requests_not_refused"]],
+        }
         figures["server_still_running"] = proc.poll() is None if proc else None
     finally:
         if proc:
@@ -111,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{figures['requests']} requests from {figures['clients']} clients, 1 in 4 a broken file")
         print(f"failed good requests:       {len(figures['failed_good_requests'])}")
         print(f"bad requests not refused:   {len(figures['bad_requests_not_refused'])}")
-        print(f"latency median / p99:       {figures['median_ms']:.0f} ms / {figures['p99_ms']:.0f} ms")
-        print(f"throughput:                 {figures['requests_per_second']:.1f} requests/s")
+        print(f"runs:                       {len(runs)} (timings: median of the runs, and their range)")
+        print(f"latency median:             {over_runs(runs, 'median_ms', '.0f')} ms")
+        print(f"latency p99:                {over_runs(runs, 'p99_ms', '.0f')} ms")
+        print(f"throughput:                 {over_runs(runs, 'requests_per_second', '.1f')} requests/s")
         if figures["memory_after_warmup_mib"]:
             print(
                 f"server memory:              {figures['memory_after_warmup_mib']:.0f} MiB after warm-up, "

@@ -1,6 +1,10 @@
 """Prediction latency: the model alone, in-process, through the HTTP API against a trivial Gradio app, and start-up.
 
-    python benchmarks/predict_latency.py [--model-calls 2000] [--calls 200] [--http-calls 100] [--model-only]
+    python benchmarks/predict_latency.py [--repeats 5] [--model-calls 2000] [--calls 200] [--http-calls 100]
+                                         [--model-only]
+
+The machines are shared and noisy, so parts 0 and 1 run --repeats times: each figure is the median
+of those runs' medians, with the lowest and highest run beside it.
 
 0. The shipped model alone on one preprocessed 28x28 image (a 1x1x28x28 float32 input), one
    thread each: PyTorch (`model(x)` under inference_mode) and ONNX Runtime (model/pretrained/model.onnx,
@@ -27,12 +31,13 @@ from pathlib import Path
 from app_server import ROOT, free_port  # beside this script, shared with the tests
 from PIL import Image
 
+from model.training.device import processor_name
+
 PRETRAINED = ROOT / "model" / "pretrained"
 
 TRIVIAL_APP = """
 import sys, gradio as gr
 
-from model import artifacts
 def predict(image):
     return {"Sneaker": 1.0}, "", "0 ms"
 with gr.Blocks() as demo:
@@ -61,6 +66,14 @@ def median_ms(fn, calls: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return 1000 * statistics.median(times)
+
+
+def over_runs(values: list[float], digits: int = 2) -> str:
+    """A figure measured once per run: the median of the runs, and their range."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f} ms"
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):.{digits}f} ms ({low:.{digits}f}-{high:.{digits}f} over {len(values)} runs)"
 
 
 def model_latency(calls: int) -> tuple[float, float]:
@@ -122,10 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="in-process calls per image (default: 200)")
     parser.add_argument("--http-calls", type=int, default=100, help="HTTP calls per app (default: 100)")
     parser.add_argument("--model-only", action="store_true", help="measure only the model alone (default: all)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of the model and in-process parts (default: 5)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    print(f"CPU: {processor_name()}")
 
-    torch_ms, onnx_ms = model_latency(args.model_calls)
-    print(f"model alone, one 28x28 image, 1 thread: PyTorch median {torch_ms:.3f} ms, ONNX Runtime {onnx_ms:.3f} ms")
+    torch_runs, onnx_runs = zip(*(model_latency(args.model_calls) for _ in range(args.repeats)))
+    ratios = [t / o for t, o in zip(torch_runs, onnx_runs)]
+    print(
+        f"model alone, one 28x28 image, 1 thread: PyTorch {over_runs(list(torch_runs), 3)}, "
+        f"ONNX Runtime {over_runs(list(onnx_runs), 3)}; PyTorch / ONNX Runtime {statistics.median(ratios):.2f}x"
+    )
     if args.model_only:
         return 0
 
@@ -140,10 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         big = photo_1000(tmp)
         small = ROOT / "examples" / "7-sneaker.png"
-        jpeg_ms = median_ms(lambda: classify(big, model), args.calls)
-        png_ms = median_ms(lambda: classify(small, model), args.calls)
-        print(f"in-process predict, 1000x1000 phone JPEG: median {jpeg_ms:.2f} ms")
-        print(f"in-process predict, 28x28 PNG:      median {png_ms:.2f} ms")
+        jpeg_runs, png_runs = [], []
+        for _ in range(args.repeats):
+            jpeg_runs.append(median_ms(lambda: classify(big, model), args.calls))
+            png_runs.append(median_ms(lambda: classify(small, model), args.calls))
+        print(f"in-process predict, 1000x1000 phone JPEG: {over_runs(jpeg_runs)}")
+        print(f"in-process predict, 28x28 PNG:      {over_runs(png_runs)}")
 
         started = time.perf_counter()
         ours, our_url = launch([sys.executable, "app.py", "--port"])
