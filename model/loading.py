@@ -89,20 +89,21 @@ def load_folder(folder: str | Path) -> TinyVGG:
 def _load_folder(folder: Path) -> TinyVGG:
     if not folder.is_dir():
         raise ModelFolderError(f"{folder} is not a folder. Train one with `python train.py --output-dir {folder}`.")
-    # Without config.json the mixin would build the default TinyVGG: say what is missing instead,
-    # unless the weights are missing too (TinyVGG.from_pretrained says so).
     config_file = folder / artifacts.CONFIG
-    if config_file.is_file() or not (folder / artifacts.WEIGHTS).is_file():
+    if config_file.is_file():
         try:
-            config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+            config = json.loads(config_file.read_text())
         except json.JSONDecodeError as err:
             raise ModelFolderError(
                 f"{config_file} is not valid JSON ({err}). Restore it from the training run."
             ) from None
         if not isinstance(config, dict):
             raise ModelFolderError(f"{config_file} is not a JSON object. Restore it from the training run.")
-        return _from_pretrained(folder, None, ModelFolderError)
-    raise ModelFolderError(f"{config_file} is missing; it holds the architecture. Retrain or restore it.")
+    elif (folder / artifacts.WEIGHTS).is_file():
+        # Without config.json the mixin would build the default TinyVGG around these weights.
+        raise ModelFolderError(f"{config_file} is missing; it holds the architecture. Retrain or restore it.")
+    # TinyVGG.from_pretrained names missing weights.
+    return _from_pretrained(folder, None, ModelFolderError)
 
 
 def _from_pretrained(source: str | Path, revision: str | None, error: type[Exception], **kwargs) -> TinyVGG:

@@ -82,8 +82,8 @@ class TinyVGG(
         frame_threshold: float | None = None,
     ) -> None:
         super().__init__()
-        _check_arguments(hidden_units, num_classes, class_names, input_std, temperature, photo_temperature)
-        self.widths = block_widths(hidden_units)
+        self.widths = block_widths(hidden_units)  # refuses anything but one or two positive ints
+        _check_arguments(num_classes, class_names, input_std, temperature, photo_temperature)
         # The module names are the notebook's, so its state dicts load unchanged.
         self.conv_block_1 = conv_block(in_channels, self.widths[0], batch_norm)
         self.conv_block_2 = conv_block(self.widths[0], self.widths[1], batch_norm)
@@ -248,14 +248,12 @@ def block_widths(hidden_units: int | Sequence[int]) -> list[int]:
 
 
 def _check_arguments(
-    hidden_units: int | Sequence[int],
     num_classes: int,
     class_names: Sequence[str],
     input_std: float,
     temperature: float,
     photo_temperature: float | None,
 ) -> None:
-    block_widths(hidden_units)
     if len(class_names) != num_classes:
         raise ValueError(f"got {len(class_names)} class_names for num_classes={num_classes}")
     if input_std <= 0:
