@@ -200,9 +200,7 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     probabilities = None
     if val is not None:
         # Calibrated confidence and the "not clothing" detector, fitted on training images only.
-        model, calibration, probabilities = calibrate(
-            model, train, val, test, top_view_share=config.top_view_share, style_share=config.style_share
-        )
+        model, calibration, probabilities = calibrate(model, train, val, test, **config.photo_like_shares())
     scored = evaluate(model, *test)
     metrics: Metrics = {
         "test_accuracy": scored.accuracy,

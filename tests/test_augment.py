@@ -6,11 +6,20 @@ import pytest
 import torch
 
 from model.preprocess import to_inputs
-from model.training.augment import FOOTWEAR, augmented, flip_and_shift, photo_like, random_convolution
-from model.training.config import PRESETS
+from model.training.augment import (
+    FOOTWEAR,
+    augmented,
+    flip_and_shift,
+    photo_like,
+    random_convolution,
+    random_erasing,
+)
+from model.training.config import PHOTO_LIKE_SHARES, PRESETS
 
-# The shipped recipe's shares of top views and random convolutions.
-SHARES = {name: PRESETS["default"][name] for name in ("top_view_share", "style_share")}
+# The shipped recipe's shares of top views, random convolutions and spun shoes.
+SHARES = {name: PRESETS["default"][name] for name in PHOTO_LIKE_SHARES}
+# Every shoe a top view, no random convolutions, and half of the shoes spun.
+ONLY_TOP_VIEWS = {"top_view_share": 1.0, "style_share": 0.0, "spin_share": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +76,40 @@ def test_only_footwear_is_turned_far_from_upright():
     assert float((turned > 30).float().mean()) > 0.3, "shoes on a floor point any way"
 
 
+def test_spin_share_is_the_share_of_footwear_turned_any_way():
+    bar = torch.zeros(1, 1, 28, 28)
+    bar[0, 0, 12:16, 4:24] = 1.0  # long and flat, like a sneaker from the side
+
+    def far_from_level(spin_share: float) -> float:
+        shares = {**SHARES, "top_view_share": 0.0, "spin_share": spin_share}
+        images = photo_like(bar.repeat(2000, 1, 1, 1), torch.full((2000,), 7), torch.Generator(), **shares)
+        return float((_axis_degrees(images) > 30).float().mean())
+
+    never, quarter, always = far_from_level(0.0), far_from_level(0.25), far_from_level(1.0)
+
+    # Pairs stand upright whatever the share (a quarter of the shoes); the spun rest grows with it.
+    assert never < 0.12 and always > 0.55
+    assert quarter - never == pytest.approx(0.25 * (always - never), abs=0.04)
+
+
+def test_random_erasing_blacks_out_one_rectangle_in_its_share_of_the_images(batch):
+    x, _ = batch
+    x = x.clamp(min=0.05)  # no black pixel of its own, so every black one was erased
+
+    out = random_erasing(x, torch.Generator().manual_seed(0), share=0.5)
+
+    erased = out == 0
+    area = erased.flatten(1).sum(1)
+    hit = area > 0
+    rows, cols = erased[:, 0].any(2), erased[:, 0].any(1)
+    assert 0.4 < float(hit.float().mean()) < 0.6
+    assert int(area[hit].min()) >= 0.02 * 784 * 0.5 and int(area[hit].max()) <= 0.2 * 784 * 1.5
+    # One rectangle: its area is its rows times its columns.
+    assert torch.equal(area[hit], (rows.sum(1) * cols.sum(1))[hit])
+    assert torch.equal(out[~hit], x[~hit]), "the rest are untouched"
+    assert torch.equal(out, random_erasing(x, torch.Generator().manual_seed(0), share=0.5)), "the seed decides"
+
+
 def test_photo_augmentation_mixes_photo_like_and_plain_images(batch):
     x, labels = batch
 
@@ -98,8 +141,12 @@ def test_top_views_replace_footwear_only(batch):
     footwear = torch.isin(labels, torch.tensor(FOOTWEAR))
 
     # Both draw the same random numbers (a share of 0 would skip the draws); only whether a top view is taken differs.
-    with_top_views = photo_like(x, labels, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0)
-    without = photo_like(x, labels, torch.Generator().manual_seed(0), top_view_share=1e-12, style_share=0.0)
+    with_top_views = photo_like(
+        x, labels, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0, spin_share=0.5
+    )
+    without = photo_like(
+        x, labels, torch.Generator().manual_seed(0), top_view_share=1e-12, style_share=0.0, spin_share=0.5
+    )
 
     changed = (with_top_views - without).abs().flatten(1).amax(1) > 0
     assert bool(changed[footwear].all()) and not bool(changed[~footwear].any())
@@ -111,7 +158,9 @@ def test_a_top_view_of_a_side_view_shoe_is_an_upright_oval():
     sneakers = torch.full((200,), 7)
 
     # No spin: photo_like turns half of the shoes; the other half keeps the top view's upright axis.
-    seen = photo_like(side, sneakers, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0)
+    seen = photo_like(
+        side, sneakers, torch.Generator().manual_seed(0), top_view_share=1.0, style_share=0.0, spin_share=0.5
+    )
 
     assert float((_axis_degrees(seen) > 60).float().mean()) > 0.3, "soles run toe to heel, up the frame"
 

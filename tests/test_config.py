@@ -8,8 +8,9 @@ import pytest
 
 from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainConfig
 
-# Every preset's recipe as it stood when each preset still spelled out all 17 fields: the presets became
-# changes to the fields' defaults, and the runs they make must not change with them.
+# Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
+# changes to the fields' defaults, and the runs they make must not change with them), with the options
+# added since (spin_share, erase_share, label_smoothing) at the values that make exactly those runs.
 RECIPES = {
     "notebook": dict(
         epochs=3,
@@ -27,6 +28,9 @@ RECIPES = {
         photo_share=0.0,
         top_view_share=0.0,
         style_share=0.0,
+        spin_share=0.5,
+        erase_share=0.0,
+        label_smoothing=0.0,
         precision="fp32",
         val_size=0,
     ),
@@ -46,6 +50,9 @@ RECIPES = {
         photo_share=0.0,
         top_view_share=0.0,
         style_share=0.0,
+        spin_share=0.5,
+        erase_share=0.0,
+        label_smoothing=0.0,
         precision="auto",
         val_size=0,
     ),
@@ -65,6 +72,9 @@ RECIPES = {
         photo_share=0.3,
         top_view_share=0.4,
         style_share=0.5,
+        spin_share=0.5,
+        erase_share=0.0,
+        label_smoothing=0.0,
         precision="auto",
         val_size=5000,
     ),

@@ -23,6 +23,7 @@ from model.loading import load_folder
 from model.metrics import MetricsError, read_metrics, write_metrics
 from model.publishing.card import card_kwargs
 from model.training.calibrate import calibrate, calibrate_photos, plot_photo_reliability, plot_reliability
+from model.training.config import BEFORE_THE_OPTION, PHOTO_LIKE_SHARES
 from model.training.data import DataError, load_fashion_mnist, split
 from model.training.photoset import read_photo_set
 
@@ -44,14 +45,16 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
         )
     data = load_fashion_mnist(data_dir)
     train, val, test = split(data, args["limit_train"], args["limit_test"], args["val_size"], args["seed"])
-    # Runs from before these options existed made no top views and no random convolutions.
-    shares = {name: args.get(name) or 0.0 for name in ("top_view_share", "style_share")}
+    # Runs from before these options existed (no value, or null) made what BEFORE_THE_OPTION says.
+    shares = {name: BEFORE_THE_OPTION[name] if args.get(name) is None else args[name] for name in PHOTO_LIKE_SHARES}
     calibrated, found, probabilities = calibrate(model, train, val, test, **shares)
     metrics = read_metrics(folder) | found
     # The photo calibration was cleared with the temperature it builds on: fit it again (--photos), then
-    # measure the real photos again (benchmarks/real_photos.py --record), which were measured with it.
+    # measure the real and product photos again (benchmarks/real_photos.py and product_photos.py --record),
+    # which were measured with it.
     metrics.pop("photo_calibration", None)
     metrics.pop("real_photos", None)
+    metrics.pop("product_photos", None)
     write_metrics(folder, metrics)
     plot_reliability(probabilities, test[1], folder / artifacts.RELIABILITY)
     # The photo calibration's diagram and the ONNX graph hold the old temperature: redo them to have them.

@@ -45,12 +45,19 @@ def flip_and_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int =
 
 
 def photo_like(
-    x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, *, top_view_share: float, style_share: float
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    top_view_share: float,
+    style_share: float,
+    spin_share: float,
 ) -> torch.Tensor:
     """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it.
 
-    `top_view_share` of the footwear becomes a made-up top view (`top_view`), and `style_share`
-    of the batch ends with a random convolution (`random_convolution`).
+    `top_view_share` of the footwear becomes a made-up top view (`top_view`), `spin_share` of it
+    turns to any angle, and `style_share` of the batch ends with a random convolution
+    (`random_convolution`).
     """
     n = len(x)
 
@@ -71,9 +78,9 @@ def photo_like(
     if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
         x = torch.where((footwear & chance(top_view_share))[:, None, None, None], top_view(x, generator), x)
 
-    # Geometry: scale, position and a small tilt; footwear turns any way half of the time.
+    # Geometry: scale, position and a small tilt; footwear turns any way `spin_share` of the time.
     angle = uniform(-12, 12) * math.pi / 180
-    spin = footwear & chance(0.5)
+    spin = footwear & chance(spin_share)
     angle = torch.where(spin, uniform(-math.pi, math.pi), angle)
     scale = uniform(0.8, 1.08)
     shift = torch.stack([uniform(-0.12, 0.12), uniform(-0.12, 0.12)], 1)
@@ -193,6 +200,35 @@ def random_convolution(x: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return out
 
 
+def random_erasing(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
+    """Random erasing (arXiv 1708.04896): `share` of the images lose a random rectangle to the black background.
+
+    The rectangle covers 2-20% of the image, with a height-to-width ratio between 0.3 and 3.3, as the
+    paper's; it teaches the model to judge a garment by more than one part of it.
+    """
+    n, _, h, w = x.shape
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    area = uniform(0.02, 0.2) * h * w
+    ratio = torch.exp(uniform(math.log(0.3), math.log(1 / 0.3)))
+    height = (area * ratio).sqrt().round().clamp(1, h)
+    width = (area / ratio).sqrt().round().clamp(1, w)
+    top = (uniform(0, 1) * (h - height + 1)).floor()
+    left = (uniform(0, 1) * (w - width + 1)).floor()
+    chosen = torch.rand(n, generator=generator) < share
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + height)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + width)[:, None, None])
+        & chosen[:, None, None]
+    )
+    return x.masked_fill(inside[:, None].to(x.device), 0.0)
+
+
 def augmented(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -202,23 +238,32 @@ def augmented(
     photo_share: float,
     top_view_share: float,
     style_share: float,
+    spin_share: float,
+    erase_share: float = 0.0,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
 
     "photo" makes `photo_share` of the batch (at random) photo-like (`photo_like`, with the
     other two shares) and flips and shifts the rest, so the model keeps seeing clean
-    Fashion-MNIST images too.
+    Fashion-MNIST images too. With "flip-shift" and "photo", `erase_share` of the batch then loses
+    a rectangle (`random_erasing`).
     """
     if kind == "none":
         return x
     if kind == "flip-shift":
-        return flip_and_shift(x, generator)
+        return _erased(flip_and_shift(x, generator), generator, erase_share)
     if kind != "photo":
         raise ValueError(f"unknown augmentation {kind!r}; choose none, flip-shift or photo")
     chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
     if not chosen.any():  # a small last batch may draw none, and photo_like needs at least one image
-        return flip_and_shift(x, generator)
-    photo = photo_like(x[chosen], labels[chosen], generator, top_view_share=top_view_share, style_share=style_share)
+        return _erased(flip_and_shift(x, generator), generator, erase_share)
+    shares = dict(top_view_share=top_view_share, style_share=style_share, spin_share=spin_share)
+    photo = photo_like(x[chosen], labels[chosen], generator, **shares)
     out = flip_and_shift(x, generator)
     out[chosen] = photo
-    return out
+    return _erased(out, generator, erase_share)
+
+
+def _erased(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
+    # With 0 no draws at all: the recipe without erasing, exactly.
+    return random_erasing(x, generator, share) if share > 0 else x

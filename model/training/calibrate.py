@@ -4,7 +4,7 @@ train.py calls `calibrate` after the last epoch; `python -m model.publishing.rec
 calibrates a trained folder again, and fits the photo calibration (`calibrate_photos`).
 
 Everything is fitted on training images only: the temperature on the held-out validation images;
-for the "not clothing" score (the energy, log-sum-exp of the logits, less a penalty for roughness),
+for the warning's score (the energy, log-sum-exp of the logits, less a penalty for roughness),
 the roughness bound on the training images as they are and made photo-like by model.training.augment, and
 the threshold on the validation images made photo-like. The test set, the out-of-distribution sets
 (scikit-learn's digits, crops of its sample photos, uniform noise) and real photos are only measured.
@@ -97,7 +97,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def photo_like_images(images: torch.Tensor, labels: torch.Tensor, seed: int, **shares: float) -> torch.Tensor:
-    """uint8 images made photo-like (model.training.augment.photo_like, given `top_view_share` and `style_share`),
+    """uint8 images made photo-like (model.training.augment.photo_like, given its shares: PHOTO_LIKE_SHARES),
     as `--augment photo` makes a share of them."""
     generator = torch.Generator().manual_seed(seed)
     return torch.cat(
@@ -136,13 +136,11 @@ def calibrate(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
-    *,
-    top_view_share: float,
-    style_share: float,
+    **shares: float,
 ) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
     """Fit the temperature and the out-of-distribution detector; return the calibrated model and metrics.
 
-    Photo-like images are made as the run's `--augment photo` made them (`top_view_share`, `style_share`).
+    Photo-like images are made as the run's `--augment photo` made them (`shares`: TrainConfig.photo_like_shares).
 
     The returned model is a new TinyVGG with the same weights, whose config gains the
     temperature and the warning's roughness bound and threshold. The third value holds the test probabilities
@@ -164,7 +162,6 @@ def calibrate(
 
     with torch.inference_mode():
         # The roughest training image, as it is or made photo-like, bounds what a garment can be.
-        shares = {"top_view_share": top_view_share, "style_share": style_share}
         photo_train = photo_like_images(*train, seed=0, **shares)
         max_roughness = float(torch.cat([in_chunks(roughness, images) for images in (train[0], photo_train)]).max())
         scorer = recalibrated(base, temperature=temperature, max_roughness=max_roughness)

@@ -23,6 +23,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# What `--augment photo` makes of a photo-like image, besides how many images it takes (`photo_share`),
+# and each one's value in runs from before it was an option (what `python -m model.publishing.recalibrate` redoes).
+PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share")
+BEFORE_THE_OPTION = {"top_view_share": 0.0, "style_share": 0.0, "spin_share": 0.5}
+
 # With --limit-train and no --val-size, at most this share of the limited training set is held out.
 VAL_SHARE_OF_LIMIT = 0.1
 
@@ -130,6 +135,16 @@ class TrainConfig:
         "with --augment photo, the share of photo-like images passed through a random convolution "
         "(RandConv: new shading and texture, same shape)",
     )
+    spin_share: float | None = from_preset(
+        0.5,
+        "with --augment photo, the share of photo-like footwear turned to any angle, as a shoe lies on a floor "
+        "(the rest tilt by at most 12 degrees)",
+    )
+    erase_share: float | None = from_preset(
+        0.0,
+        "with --augment flip-shift or photo, the share of each batch that loses a random rectangle (random erasing)",
+    )
+    label_smoothing: float | None = from_preset(0.0, "label smoothing of the training loss (0: none)")
     precision: str | None = from_preset(
         "auto",
         "bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "
@@ -211,12 +226,16 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 problems.append(f"{flag(name)} must not be negative, got {value}")
-        for name in ("photo_share", "top_view_share", "style_share"):
+        for name in ("photo_share", *PHOTO_LIKE_SHARES, "erase_share", "label_smoothing"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 problems.append(f"{flag(name)} must be in [0, 1], got {value}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    def photo_like_shares(self) -> dict[str, float]:
+        """The shares that `model.training.augment.photo_like` takes, as this resolved config sets them."""
+        return {name: getattr(self, name) for name in PHOTO_LIKE_SHARES}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

@@ -73,12 +73,13 @@ def build_model(config: TrainConfig, class_names: Sequence[str]) -> TinyVGG:
 
 
 def augmentation(config: TrainConfig) -> dict[str, str | float]:
-    """`train_one_epoch`'s augmentation arguments, as a resolved `config` sets them: the recipe's one source."""
+    """`train_one_epoch`'s augmentation and loss arguments, as a resolved `config` sets them: their one source."""
     return dict(
         augment=config.augment,
         photo_share=config.photo_share,
-        top_view_share=config.top_view_share,
-        style_share=config.style_share,
+        **config.photo_like_shares(),
+        erase_share=config.erase_share,
+        label_smoothing=config.label_smoothing,
     )
 
 
@@ -106,6 +107,9 @@ def train_one_epoch(
     photo_share: float,
     top_view_share: float,
     style_share: float,
+    spin_share: float,
+    erase_share: float,
+    label_smoothing: float,
     memory_format: torch.memory_format = torch.contiguous_format,
     autocast_dtype: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -147,12 +151,11 @@ def train_one_epoch(
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        x = augmented(
-            x, y, augment, generator, photo_share=photo_share, top_view_share=top_view_share, style_share=style_share
-        )
+        shares = dict(top_view_share=top_view_share, style_share=style_share, spin_share=spin_share)
+        x = augmented(x, y, augment, generator, photo_share=photo_share, erase_share=erase_share, **shares)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
