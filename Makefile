@@ -62,6 +62,7 @@ figures: setup
 # README's and docs' figures from the new metrics.json.
 REAL_PHOTOS := ../shared/real-photos
 REAL_PHOTOS_LARGE := ../shared/real-photos-large
+PRODUCT_PHOTOS := ../shared/product-photos
 pretrained: setup
 	$(PY) train.py --output-dir model/pretrained
 	rm -f model/pretrained/checkpoint.pt
@@ -70,6 +71,8 @@ pretrained: setup
 	$(PY) -m model.publishing.export model/pretrained
 	if [ -f $(REAL_PHOTOS)/labels.json ]; then \
 	  $(PY) benchmarks/real_photos.py $(REAL_PHOTOS) --record model/pretrained; fi
+	if [ -f $(PRODUCT_PHOTOS)/labels.csv ]; then \
+	  $(PY) benchmarks/product_photos.py $(PRODUCT_PHOTOS) --record model/pretrained; fi
 	cp model/pretrained/reliability_*.png images/
 	$(PY) -m model.publishing.results
 

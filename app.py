@@ -22,13 +22,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
+from gradio.components.label import LabelConfidence, LabelData
 from PIL import Image
 
 from model import artifacts
 from model.errors import HubError, ModelFolderError
 from model.explain import grad_cam, overlay
 from model.loading import LoadedModel, load_with_facts
-from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify
+from model.predict import PREDICTION_THREADS, TOP_CLASSES, UNSURE_HEADLINE, Answer, classify
 from model.preprocess import ImageError, to_inputs
 from model.tinyvgg import TinyVGG
 
@@ -81,6 +82,22 @@ class PhotoInput(gr.Image):
         return payload.path
 
 
+class AnswerLabel(gr.Label):
+    """gr.Label whose headline can be "Unsure" above the closest classes' bars, not only the top class."""
+
+    is_template = True  # rendered by the frontend's Label component, as Gradio's own templates are
+
+    def postprocess(self, value):  # noqa: D102
+        return value if isinstance(value, LabelData) else super().postprocess(value)
+
+
+def shown_label(answer: Answer) -> LabelData:
+    """The label output: the top class as the headline, or "Unsure" when no class is likely; the best three's bars."""
+    headline = UNSURE_HEADLINE if answer.unsure else answer.answer
+    bars = [LabelConfidence(label=c["label"], confidence=c["probability"]) for c in answer.top_classes()]
+    return LabelData(label=headline, confidences=bars)
+
+
 def _check_size(size: int) -> None:
     if size > MAX_IMAGE_BYTES:
         raise gr.Error(
@@ -112,10 +129,10 @@ def classify_clothing(image: str, model: TinyVGG | None = None) -> str:
         image: A photo of one garment (PNG, JPEG, WebP...), at most 10 MB: an http(s) URL or a data: URL.
 
     Returns:
-        JSON {"top_classes": [{"label": ..., "probability": ...}] (3, best first), "warning": "" or a warning}
+        JSON {"answer": a class or "unsure", "top_classes": [{"label", "probability"}] (3, best first), "warning": ""}
     """
     answer = _answer(image, model or default_model().model)
-    return json.dumps({"top_classes": answer.top_classes(), "warning": answer.warning})
+    return json.dumps({"answer": answer.answer, "top_classes": answer.top_classes(), "warning": answer.warning})
 
 
 def default_model_spec() -> str:
@@ -155,9 +172,9 @@ def _answer(value, model: TinyVGG) -> Answer:
 def build_demo(loaded: LoadedModel) -> gr.Blocks:
     model = loaded.model
 
-    def on_click(value) -> tuple[dict[str, float], str, str, np.ndarray]:
+    def on_click(value) -> tuple[LabelData, str, str, np.ndarray]:
         answer = _answer(value, model)
-        return answer.probabilities, answer.warning, f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
+        return shown_label(answer), answer.notes(), f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
 
     def classify_clothing_tool(image: str) -> str:
         return classify_clothing(image, model)
@@ -201,8 +218,8 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
                     sketch = gr.Sketchpad(type="pil", image_mode="RGBA", label="Draw a garment")
                     classify_sketch = gr.Button("Classify drawing", variant="primary")
             with gr.Column():
-                label = gr.Label(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="prediction")
-                warning = gr.Textbox(label="Is it clothing?", interactive=False, elem_id="warning")
+                label = AnswerLabel(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="prediction")
+                warning = gr.Textbox(label="How sure, and why", interactive=False, elem_id="warning")
                 timing = gr.Textbox(label="Prediction time (decode, preprocess, model)", interactive=False)
                 preview = gr.Image(
                     label="What the model sees: 28x28, enlarged",

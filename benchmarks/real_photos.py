@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-from model.predict import PREDICTION_THREADS, TOP_CLASSES, Answer, classify  # noqa: E402
+from model.predict import PREDICTION_THREADS, TOP_CLASSES, UNSURE_BELOW, Answer, classify  # noqa: E402
 from model.preprocess import ImageError  # noqa: E402
 from model.tinyvgg import TinyVGG  # noqa: E402
 from model.training.calibrate import BINS, confidence_error  # noqa: E402
@@ -52,6 +52,9 @@ SOURCE_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
 LICENSE = "CC0 1.0"
 # An answer this sure about a garment that is none of the ten classes (a hat) is overconfident.
 SURE = 0.8
+# Lines the unsure answer could take (model.predict.UNSURE_BELOW): each one's share of answers below
+# it and how often those are right is printed, to choose it by.
+UNSURE_LINES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 UPSCALE_PER_LABEL = 40
 NOISE_DRAWS = 200
 UPSCALE_QUALITY = 92
@@ -140,6 +143,11 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
         "answered_accuracy": float(correct.float().mean()) if answered else None,
         "refused": float(np.mean([bool(r["error"]) for r in garments])),
         "others_sure": float(np.mean([r["confidence"] >= SURE for r in others])) if others else None,
+        # Answered "unsure" (no class likely), and how often the top class is right on either side of the line.
+        "unsure": float((confidence < UNSURE_BELOW).float().mean()) if answered else None,
+        "right_when_unsure": _right_share(correct, confidence < UNSURE_BELOW) if answered else None,
+        "right_when_sure": _right_share(correct, confidence >= UNSURE_BELOW) if answered else None,
+        "others_unsure": float(np.mean([r["confidence"] < UNSURE_BELOW for r in others])) if others else None,
         "ways": dict(Counter(r["way"] for r in records)),
         "warned": float(np.mean([r["warned"] for r in garments])),
         "errors": sum(bool(r["error"]) for r in records),
@@ -151,20 +159,33 @@ def summarize(records: list[dict], mapped: dict[str, list[str]]) -> dict:
     }
 
 
+def _right_share(correct: torch.Tensor, where: torch.Tensor) -> float | None:
+    """How often the answers `where` selects are right; None if it selects none."""
+    return float(correct[where].float().mean()) if where.any() else None
+
+
+def unsure_lines(records: list[dict], mapped: dict[str, list[str]]) -> list[tuple[float, float, float | None]]:
+    """(line, share of answered garments below it, how often those are right) for each of UNSURE_LINES."""
+    answered = [r for r in records if r["label"] in mapped and not r["error"]]
+    confidence = torch.tensor([r["confidence"] for r in answered])
+    correct = torch.tensor([r["right"] for r in answered])
+    return [
+        (line, float((confidence < line).float().mean()), _right_share(correct, confidence < line))
+        for line in UNSURE_LINES
+    ]
+
+
 def record(folder: Path, model: TinyVGG, found: dict, mapped: dict[str, list[str]], argv: list[str]) -> None:
     """Merge the figures into a model folder's metrics.json, under "real_photos", and rewrite its card."""
-    from model.metrics import read_metrics, write_metrics
-    from model.publishing.card import write_card
+    from model.publishing.card import record_figures
 
-    metrics = read_metrics(folder)
-    metrics["real_photos"] = found | {
+    figures = found | {
         "right": {label: mapped[label] for label in found["per_label"]},
         "source_url": SOURCE_URL,
         "license": LICENSE,
         "command": shlex.join(["python", "benchmarks/real_photos.py", *argv]),
     }
-    write_metrics(folder, metrics)
-    write_card(folder, model)
+    record_figures(folder, model, "real_photos", figures)
 
 
 def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, per_label: int = 4) -> None:
@@ -193,7 +214,7 @@ def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, 
                 seen_ax.imshow(shown["seen"], cmap="gray", vmin=0, vmax=1)
             colour = "green" if shown["right"] else ("black" if label not in mapped else "red")
             seen_ax.set_title(shown["predicted"] + (" (!)" if shown["warned"] else ""), fontsize=7, color=colour)
-    fig.suptitle("Real photos, what the model saw (28x28) and its answer; (!) = not-clothing warning", fontsize=9)
+    fig.suptitle("Real photos, what the model saw (28x28) and its answer; (!) = warned: unlike training", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -282,9 +303,23 @@ def main(argv: list[str] | None = None) -> int:
             f"  ECE a perfectly calibrated model would show on this many photos (mean): {found['ece_noise_floor']:.1%}"
         )
     print(f'real garments refused ("no garment stands out" and other errors): {found["refused"]:.1%}')
-    print(f"real garments given the not-clothing warning: {found['warned']:.1%}")
+    print(f"real garments warned as unlike the training images: {found['warned']:.1%}")
     if found["others_sure"] is not None:
         print(f"clothes of none of the ten classes answered {SURE:.0%} sure or more: {found['others_sure']:.1%}")
+    if found["unsure"] is not None:
+        print(
+            f"answered unsure (no class reaches {UNSURE_BELOW:.0%}): {found['unsure']:.1%} of the answered garments, "
+            f"right {_percent(found['right_when_unsure'])} of the time, against {_percent(found['right_when_sure'])} "
+            "above the line"
+            + (
+                f"; {found['others_unsure']:.1%} of the clothes of none of the ten classes"
+                if found["others_unsure"] is not None
+                else ""
+            )
+        )
+        print("  where the line could be: line, share of answered garments below it, how often those are right")
+        for line, share, right in unsure_lines(records, mapped):
+            print(f"  {line:.0%}: {share:.1%} below, right {_percent(right)}")
     print("how photos reached the model: " + ", ".join(f"{way} {n}" for way, n in sorted(found["ways"].items())))
     print(f"photos refused with an error: {found['errors']}")
     print("what the app answers (label -> predicted class: photos):")
@@ -309,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"recorded in {args.record / 'metrics.json'} and its model card")
     return 0
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"
 
 
 if __name__ == "__main__":

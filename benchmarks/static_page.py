@@ -36,7 +36,8 @@ ANSWER = """async (b64) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   try {
     const a = await window.tinyvgg.answer(new Blob([bytes]));
-    return {label: a.label, warning: a.warning, way: a.way, pixels: Array.from(a.pixels), ms: a.milliseconds};
+    return {probabilities: a.probabilities, answer: a.answer, headline: a.headline, notes: a.notes, warning: a.warning,
+            way: a.way, pixels: Array.from(a.pixels), ms: a.milliseconds};
   } catch (e) {
     return {error: e.message, kind: e.name};
   }
@@ -108,7 +109,9 @@ def python_answer(path: Path, model: TinyVGG) -> dict:
     except ImageError as err:
         return {"error": str(err), "ms": 1000 * (time.perf_counter() - started)}
     return {
-        "label": answer.probabilities,
+        "probabilities": answer.probabilities,
+        "answer": answer.answer,
+        "notes": answer.notes(),
         "warning": answer.warning,
         "way": answer.way,
         "pixels": answer.pixels.flatten().tolist(),
@@ -117,16 +120,19 @@ def python_answer(path: Path, model: TinyVGG) -> dict:
 
 
 def compare(page: dict, python: dict) -> dict:
-    """One photo's agreement: same top class, largest probability difference, mean gray-level difference."""
+    """One photo's agreement: same top class and answer ("unsure" or a class), largest probability difference,
+    mean gray-level difference, same notes and warning, same way."""
     if "error" in page or "error" in python:
         return {
             "both_refused": "error" in page and "error" in python,
             "same_error": page.get("error") == python.get("error"),
         }
-    names = list(python["label"])
+    names = list(python["probabilities"])
     return {
-        "same_top": max(names, key=python["label"].get) == max(names, key=page["label"].get),
-        "max_probability_diff": max(abs(python["label"][n] - page["label"][n]) for n in names),
+        "same_top": max(names, key=python["probabilities"].get) == max(names, key=page["probabilities"].get),
+        "same_answer": python["answer"] == page["answer"],
+        "same_notes": python["notes"] == page["notes"],
+        "max_probability_diff": max(abs(python["probabilities"][n] - page["probabilities"][n]) for n in names),
         "mean_gray_diff": float(np.mean(np.abs(np.array(python["pixels"], float) - np.array(page["pixels"], float)))),
         "same_warning": python["warning"] == page["warning"],
         "same_way": python["way"] == page["way"],

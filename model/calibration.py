@@ -1,4 +1,4 @@
-"""What a TinyVGG's calibration values do at prediction time: the photo temperature and the "not clothing" score.
+"""What a TinyVGG's calibration values do at prediction time: the photo temperature and the warning's score.
 
 model.training.calibrate fits these values after training; they live in the model's config.json, and
 model.predict applies them through the functions here.

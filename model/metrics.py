@@ -61,7 +61,7 @@ class Calibration(TypedDict):
 
 
 class Ood(TypedDict):
-    """The "not clothing" score and its threshold (model.training.calibrate)."""
+    """The warning's score (how unlike the training images an image is) and its threshold (model.training.calibrate)."""
 
     method: str
     max_roughness: float
@@ -111,10 +111,34 @@ class RealPhotos(TypedDict):
     answered_accuracy: NotRequired[float | None]  # None where no photo qualifies
     refused: NotRequired[float]
     others_sure: NotRequired[float | None]  # None where no photo qualifies
+    unsure: NotRequired[float | None]  # None where no photo qualifies
+    right_when_unsure: NotRequired[float | None]  # None where no photo qualifies
+    right_when_sure: NotRequired[float | None]  # None where no photo qualifies
+    others_unsure: NotRequired[float | None]  # None where no photo qualifies
     ways: NotRequired[dict[str, int]]
     errors: NotRequired[int]
     confusion: NotRequired[dict[str, dict[str, int]]]
     ms_per_photo_median: NotRequired[float]
+
+
+class ProductClass(TypedDict):
+    photos: int
+    accuracy: float
+    answers: dict[str, int]  # class shown -> photos, the right one included
+
+
+class ProductPhotos(TypedDict):
+    """`python benchmarks/product_photos.py DIR --record FOLDER`: the model on shop photos of footwear and bags."""
+
+    photos: int
+    per_class: dict[str, ProductClass]
+    mean_accuracy: float  # the mean of the per-class accuracies
+    warned: float
+    refused: float
+    unsure: float
+    source: str
+    license: str
+    command: str
 
 
 class Metrics(TypedDict):
@@ -134,6 +158,7 @@ class Metrics(TypedDict):
     ood: NotRequired[Ood]
     photo_calibration: NotRequired[PhotoCalibration]
     real_photos: NotRequired[RealPhotos]
+    product_photos: NotRequired[ProductPhotos]
 
 
 class MetricsError(ValueError):

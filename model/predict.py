@@ -5,7 +5,8 @@
     model = TinyVGG.from_pretrained("model/pretrained")  # or a Hub repo id
     answer = classify("photo.jpg", model)
     answer.probabilities         # class name -> calibrated probability
-    answer.warning       # "" or the "not clothing" warning
+    answer.unsure        # True when no class is likely (the top one below UNSURE_BELOW)
+    answer.warning       # "" or the warning that the image is unlike the training images
     answer.pixels        # the 28x28 uint8 image the model saw
     answer.top_classes() # the three most likely, as the app's MCP tool answers them
 
@@ -24,7 +25,7 @@ import torch
 from PIL import Image
 
 from model.calibration import ood_score, photo_logits
-from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, Prepared, prepare_image, to_inputs
+from model.preprocess import FRAME, NO_GARMENT, PHOTO_WAYS, ImageError, Prepared, name_list, prepare_image, to_inputs
 from model.tinyvgg import TinyVGG
 
 # How many classes an answer lists: the app's label, its MCP tool and the benchmarks' top-3.
@@ -34,7 +35,20 @@ TOP_CLASSES = 3
 # Concurrent requests are the parallelism, so a server calls torch.set_num_threads(PREDICTION_THREADS)
 # once; benchmarks/load.py measures the app under concurrent clients with this setting.
 PREDICTION_THREADS = 1
-NOT_CLOTHING = "Warning: this does not look like a clothing item, so the label above is probably meaningless."
+# Below this calibrated probability the top class is more likely wrong than right, so the answer names no
+# class: it says the model is unsure and lists the closest ones. The probabilities are calibrated (on
+# Fashion-MNIST, and on phone photos for photos), so the line means the same for every model;
+# benchmarks/real_photos.py measures how often answers on either side of it are right.
+UNSURE_BELOW = 0.45
+UNSURE = "unsure"  # the MCP tool's "answer" when no class is likely
+UNSURE_HEADLINE = "Unsure"  # the app's and the static page's headline then, above the closest classes
+# {fields} are filled with str.format here and in the static page (web/tinyvgg.js), which reads it from model.json.
+UNSURE_NOTE = "The model is unsure: no class reaches {percent}%. It may be {closest}, or none of the {classes} classes."
+# What the score measures (model.calibration.ood_score): how far the image is from what the model learned.
+UNLIKE_TRAINING = (
+    "This image looks unlike the images the model learned from (one garment of the ten classes, centred, "
+    "on a plain background), so its answer is less reliable than usual."
+)
 
 
 @dataclass
@@ -42,15 +56,35 @@ class Answer:
     """What the model answers for one image."""
 
     probabilities: dict[str, float]  # class name -> calibrated probability
-    warning: str  # the "not clothing" warning, or ""
+    warning: str  # UNLIKE_TRAINING, or ""
     pixels: torch.Tensor  # uint8 (28, 28): what the model saw
     milliseconds: float  # decoding, preprocessing, model and warning
     way: str  # how the image reached the model (model.preprocess: SMALL, PLAIN, SEGMENTED, FRAME)
+
+    @property
+    def unsure(self) -> bool:
+        """No class is likely: the top class's probability is below UNSURE_BELOW."""
+        return max(self.probabilities.values()) < UNSURE_BELOW
+
+    @property
+    def answer(self) -> str:
+        """The top class's name, or UNSURE."""
+        return UNSURE if self.unsure else max(self.probabilities, key=self.probabilities.get)
 
     def top_classes(self, k: int = TOP_CLASSES) -> list[dict[str, str | float]]:
         """The `k` most likely classes, best first: [{"label": name, "probability": p}], p rounded to 4 places."""
         best = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)[:k]
         return [{"label": name, "probability": round(p, 4)} for name, p in best]
+
+    def notes(self) -> str:
+        """What to know beside the classes shown: that the model is unsure, and the warning; "" when neither."""
+        unsure = ""
+        if self.unsure:
+            closest = name_list([c["label"] for c in self.top_classes()])
+            unsure = UNSURE_NOTE.format(
+                percent=round(100 * UNSURE_BELOW), closest=closest, classes=len(self.probabilities)
+            )
+        return " ".join(text for text in (unsure, self.warning) if text)
 
 
 def classify(image: str | Path | bytes | Image.Image, model: TinyVGG) -> Answer:
@@ -90,7 +124,7 @@ def answer_logits(model: TinyVGG, prepared: Prepared) -> tuple[torch.Tensor, flo
 
 
 def ood_warning(score: float, model: TinyVGG) -> str:
-    """The warning for an image whose `ood_score` says it is unlike the training images, else ""."""
+    """UNLIKE_TRAINING for an image whose `ood_score` says it is unlike the training images, else ""."""
     if model.ood_threshold is None or score >= model.ood_threshold:
         return ""
-    return NOT_CLOTHING
+    return UNLIKE_TRAINING

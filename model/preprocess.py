@@ -71,6 +71,12 @@ LIGHT_BACKGROUND = 127
 # An image that rises fewer gray levels than this above its background is blank: what is left is
 # noise or compression, not a garment.
 BLANK_PEAK = 16
+# A plain image is reduced to 28x28 as Fashion-MNIST's own images were, by subsampling: box-averaged to
+# this many times 28 first, then the middle pixel of each SUBSAMPLE x SUBSAMPLE block is kept. A box
+# filter alone left shop photos smoother than the dataset's images (thin straps blurred away; roughness,
+# model.calibration.roughness, lower than Fashion-MNIST's); subsampled they are about as crisp
+# (benchmarks/product_photos.py measures what it does for sandals, sneakers and bags).
+SUBSAMPLE = 3
 # Once the garment is stretched to 0..255, what is brighter than this share of full brightness
 # stands out from the background and sets the crop.
 STANDS_OUT = 0.15
@@ -214,7 +220,7 @@ def fashion_mnist_style(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     if max(gray.shape) <= SMALL_SIDE:
         return _square_28(*_subtract_plain_background(gray)), SMALL
     if _border_spread(gray) <= PLAIN_BORDER:
-        return _square_28(*_subtract_plain_background(gray)), PLAIN
+        return _square_28(*_subtract_plain_background(gray), subsample=True), PLAIN
     small = _shrink(rgb, WORK_SIDE)
     # A sliver (400x8) shrinks to too few rows for GrabCut's rectangle: take it whole.
     mask = garment_mask(cv2.GaussianBlur(small, (0, 0), SMOOTHING)) if min(small.shape[:2]) >= MIN_SIDE else None
@@ -317,11 +323,12 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
-def _square_28(values: np.ndarray, mask: np.ndarray, stretch_wide: bool = False) -> np.ndarray:
+def _square_28(values: np.ndarray, mask: np.ndarray, stretch_wide: bool = False, subsample: bool = False) -> np.ndarray:
     """Crop `values` to the mask's box with a small margin, pad to a black square, shrink to 28x28.
 
     With `stretch_wide`, a crop wider than it is tall is first stretched to a square: a top laid
     flat spreads its sleeves and is wider than any Fashion-MNIST top, which fills its square.
+    With `subsample`, the shrinking ends by subsampling (SUBSAMPLE), as Fashion-MNIST's did.
     """
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
@@ -336,8 +343,13 @@ def _square_28(values: np.ndarray, mask: np.ndarray, stretch_wide: bool = False)
     square = np.zeros((side, side), dtype=np.float32)
     y, x = (side - height) // 2, (side - width) // 2
     square[y : y + height, x : x + width] = crop
-    small = Image.fromarray(square.astype(np.uint8), mode="L").resize((SIZE, SIZE), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.uint8)
+    reduced = SUBSAMPLE * SIZE if subsample else SIZE
+    small = np.asarray(
+        Image.fromarray(square.astype(np.uint8), mode="L").resize((reduced, reduced), Image.Resampling.BOX)
+    )
+    if subsample:
+        small = small[SUBSAMPLE // 2 :: SUBSAMPLE, SUBSAMPLE // 2 :: SUBSAMPLE]
+    return np.ascontiguousarray(small, dtype=np.uint8)
 
 
 def prepare_image(source: str | Path | bytes | Image.Image) -> Prepared:

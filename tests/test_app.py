@@ -23,7 +23,7 @@ import app
 from benchmarks.app_server import free_port, start_app, stop
 from benchmarks.bad_images import EXPECTED, make_cases
 from model.loading import load_with_facts
-from model.predict import classify
+from model.predict import UNLIKE_TRAINING, UNSURE_HEADLINE, classify
 from model.preprocess import ImageError
 from model.publishing.hub import push
 from tests.conftest import ROOT
@@ -186,7 +186,7 @@ def test_model_id_environment_variable_picks_the_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
+def test_the_api_warns_when_an_image_is_unlike_the_training_images(client, tmp_path):
     from PIL import Image
 
     from model.training.calibrate import ood_sets
@@ -194,10 +194,12 @@ def test_the_api_warns_when_an_image_is_not_clothing(client, tmp_path):
     noise = tmp_path / "noise.png"
     Image.fromarray(ood_sets()["noise"][0].numpy(), mode="L").save(noise)
 
-    label, warning, _ = client.predict(handle_file(noise), api_name="/predict")
+    label, notes, _ = client.predict(handle_file(noise), api_name="/predict")
 
-    assert warning.startswith("Warning:") and "clothing" in warning
-    assert label["label"] in CONFIG["class_names"], "the label is still given, with the warning beside it"
+    assert notes.endswith(UNLIKE_TRAINING)
+    assert label["label"] in [*CONFIG["class_names"], UNSURE_HEADLINE], (
+        "an answer is still given, the warning beside it"
+    )
 
 
 def test_classify_clothing_answers_json_with_the_top_three_classes_best_first():
@@ -206,6 +208,7 @@ def test_classify_clothing_answers_json_with_the_top_three_classes_best_first():
     probabilities = [c["probability"] for c in answer["top_classes"]]
     assert answer["top_classes"][0]["label"] == "Trouser" and len(probabilities) == 3
     assert probabilities == sorted(probabilities, reverse=True) and answer["warning"] == ""
+    assert answer["answer"] == "Trouser"
 
 
 def test_classify_clothing_turns_a_bad_image_into_the_apps_message(cases):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +62,43 @@ def test_accuracy_is_per_class_and_averaged_over_classes_from_classify_answers(p
 
 def test_a_photo_is_restored_to_the_catalogue_shape_first(product_folder):
     assert restored(product_folder / ROWS[0][0]).size == (168, 224)
+
+
+@pytest.mark.slow
+def test_record_stores_the_figures_in_metrics_json_and_the_card_and_results_show_them(product_folder, tmp_path):
+    from model.metrics import read_metrics
+    from model.publishing.results import FIGURES, summary
+
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
+    expected = measure(read_labels(product_folder), load(folder))
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/product_photos.py", str(product_folder), "--record", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    metrics = read_metrics(folder)
+    recorded = metrics["product_photos"]
+    assert {k: recorded[k] for k in expected} == expected
+    assert recorded["command"] == f"python benchmarks/product_photos.py {product_folder} --record {folder}"
+    card = (folder / "README.md").read_text()
+    assert "### Product photos" in card and f"**{expected['mean_accuracy'] * 100:.1f}%**" in card
+    assert FIGURES["product_photos_mean"](metrics) == f"{expected['mean_accuracy']:.1%}"
+    assert f"**{expected['mean_accuracy']:.1%}**, the mean of the per-class accuracies on 4 shop" in summary(metrics)
+
+
+def test_record_into_a_folder_without_metrics_says_so(product_folder, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/product_photos.py", str(product_folder), "--record", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot record in {tmp_path}" in result.stderr

@@ -100,6 +100,8 @@ def assert_same_answers(page: StaticPage, model: TinyVGG, photos: list[Path]) ->
     assert max(row["max_probability_diff"] for row in answered) <= 0.02
     assert statistics.mean(row["mean_gray_diff"] for row in answered) <= 2
     assert all(row["same_warning"] for row in answered)
+    # "unsure" or a class: the same but where a probability within 0.02 of the line falls on its other side.
+    assert sum(row["same_answer"] for row in answered) >= 0.98 * len(answered)
     assert all(row["both_refused"] and row["same_error"] for row in refused), "refusals and their messages agree"
 
 
@@ -133,7 +135,7 @@ def test_classifying_in_the_page_makes_no_network_request(page):
     page.reset_requests()
 
     for name in ("dress-on-rug.jpg", "shoes-from-above.jpg", "jacket-on-hanger.jpg"):
-        assert "label" in page.answer(ROOT / "tests" / "photos" / name)
+        assert "probabilities" in page.answer(ROOT / "tests" / "photos" / name)
     page.page.locator("#file").set_input_files(ROOT / "examples" / "shop-bag.jpg")
     page.page.locator("#prediction li").first.wait_for()
 
@@ -169,7 +171,8 @@ def test_window_tinyvgg_classify_resolves_to_the_mcp_tools_json_shape(page, ship
     answer = page.page.evaluate("window.tinyvgg.classify('./examples/phone-dress.jpg')")
     expected = classify(ROOT / "examples" / "phone-dress.jpg", shipped)
 
-    assert set(answer) == {"top_classes", "warning"} and len(answer["top_classes"]) == 3
+    assert set(answer) == {"answer", "top_classes", "warning"} and len(answer["top_classes"]) == 3
+    assert answer["answer"] == expected.answer
     assert [c["label"] for c in answer["top_classes"]] == [c["label"] for c in expected.top_classes()]
     for ours, theirs in zip(answer["top_classes"], expected.top_classes()):
         assert ours["probability"] == pytest.approx(theirs["probability"], abs=0.002)
@@ -255,7 +258,7 @@ def test_a_tiff_is_refused_in_the_page_with_the_formats_it_reads_and_answered_by
 
 def test_every_format_the_page_names_is_one_it_reads(page, tmp_path):
     for name in page_formats(page):
-        assert "label" in page.answer(shirt(tmp_path / f"shirt.{name.lower()}")), name
+        assert "probabilities" in page.answer(shirt(tmp_path / f"shirt.{name.lower()}")), name
 
 
 def test_every_format_python_names_is_one_it_reads(shipped, tmp_path):
@@ -331,10 +334,10 @@ def test_tinyvgg_js_holds_no_copy_of_a_python_message():
     code = TINYVGG_JS.read_text() + PAGE_JS.read_text()
     written = spec()
     messages = [v for v in written["preprocess"].values() if isinstance(v, str) and " " in v] + [
-        written["not_clothing"]
+        written[name] for name in ("unlike_training", "unsure_note")
     ]
 
-    assert len(messages) >= 8
+    assert len(messages) >= 9
     for message in messages:
         for text, *_ in string.Formatter().parse(message):
             # Long enough to be a phrase; "The image is " also opens the page's own message on canvas sizes.
@@ -378,9 +381,11 @@ CHANGED_NUMBERS = {
     "LIGHT_BACKGROUND": 200,
     "BLANK_PEAK": 60,
     "STANDS_OUT": 0.4,
+    "SUBSAMPLE": 5,
 }
 CHANGED_MESSAGES = ("NO_GARMENT", "UNREADABLE", "TOO_LARGE", "TOO_SMALL", "TRUNCATED", "BLANK", "TOO_MANY_PIXELS")
 MARK = "(changed in model.json) "
+UNSURE_EVERYWHERE = 1.01
 
 
 @pytest.fixture(scope="module")
@@ -388,7 +393,9 @@ def changed_page(bundle, page, tmp_path_factory):
     changed = Path(shutil.copytree(bundle, tmp_path_factory.mktemp("changed") / "space"))
     written = json.loads((changed / "model.json").read_text())
     written["preprocess"] |= CHANGED_NUMBERS | {name: MARK + written["preprocess"][name] for name in CHANGED_MESSAGES}
-    written["not_clothing"] = MARK + written["not_clothing"]
+    written |= {name: MARK + written[name] for name in ("unlike_training", "unsure_note", "unsure_headline")}
+    # Above any probability: every answer is unsure, so the page's unsure answer is compared on every photo.
+    written["unsure_below"] = UNSURE_EVERYWHERE
     (changed / "model.json").write_text(json.dumps(written))
     with StaticPage(changed, browser=page.browser) as opened:
         yield opened
@@ -400,7 +407,8 @@ def change_python(monkeypatch) -> None:
     changes = {n: tuple(v) if isinstance(v, list) else v for n, v in CHANGED_NUMBERS.items()}
     changes |= {name: MARK + getattr(preprocess, name) for name in CHANGED_MESSAGES}
     changes["NOT_AN_IMAGE"] = changes["UNREADABLE"].format(formats=preprocess.name_list(preprocess.FORMATS))
-    changes["NOT_CLOTHING"] = MARK + predict.NOT_CLOTHING
+    changes |= {name: MARK + getattr(predict, name) for name in ("UNLIKE_TRAINING", "UNSURE_NOTE", "UNSURE_HEADLINE")}
+    changes["UNSURE_BELOW"] = UNSURE_EVERYWHERE
     for module in (preprocess, predict):
         for name, value in changes.items():
             if hasattr(module, name):
@@ -424,6 +432,11 @@ def test_the_page_follows_numbers_changed_in_model_json_as_python_follows_its_ow
     answered = [row for row in rows if "same_top" in row]
     assert len(answered) >= 0.9 * len(photos)
     assert all(row["same_top"] and row["same_way"] and row["same_warning"] for row in answered)
+    assert all(
+        row["same_notes"] and python["answer"] == predict.UNSURE
+        for row, python in zip(rows, after)
+        if "same_top" in row
+    )
     assert max(row["max_probability_diff"] for row in answered) <= 0.005
     assert max(row["mean_gray_diff"] for row in answered) <= 0.5
     assert all(row["both_refused"] and row["same_error"] for row in rows if "same_top" not in row)
@@ -469,12 +482,12 @@ def test_the_page_takes_thresholds_and_messages_changed_in_model_json(changed_pa
             assert python["error"].startswith(MARK), name
             assert page["error"] == page_message(changed_page, python["error"]), name
         else:
-            assert "label" in page, (name, page)
+            assert "probabilities" in page, (name, page)
             assert compare(page, python)["mean_gray_diff"] <= 1 and page["warning"] == python["warning"], name
     shown = [python["error"] for python in after.values() if "error" in python]
     for name in CHANGED_MESSAGES:
         assert any(error.startswith(getattr(preprocess, name).split("{")[0]) for error in shown), f"{name} is shown"
     for name in ("light-background", "faint-garment", "too-small", "too-large"):
-        assert "label" in before[name] and "error" in after[name], f"{name} is refused only after the change"
+        assert "probabilities" in before[name] and "error" in after[name], f"{name} is refused only after the change"
     assert compare(after["pale-sleeves"], before["pale-sleeves"])["mean_gray_diff"] > 10
     assert after["checkerboard"]["warning"].startswith(MARK) and before["checkerboard"]["warning"]

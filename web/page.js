@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 let busy = Promise.resolve();
 
 const ready = load();
-// window.tinyvgg.classify(urlOrBlob) -> {top_classes, warning}, for other pages and scripts; formats: the
+// window.tinyvgg.classify(urlOrBlob) -> {answer, top_classes, warning}, for other pages and scripts; formats: the
 // image formats it reads.
 window.tinyvgg = {
   formats: FORMATS,
@@ -55,6 +55,7 @@ function show(blob) {
     }
     $("error").textContent = "";
     $("warning").textContent = "";
+    $("headline").textContent = "";
     $("prediction").replaceChildren();
     $("timing").textContent = "";
     const url = URL.createObjectURL(blob);
@@ -70,7 +71,9 @@ function show(blob) {
         item.querySelector(".bar > div").style.width = `${probability * 100}%`;
         $("prediction").appendChild(item);
       }
-      $("warning").textContent = answer.warning;
+      // As the app's label: the top class, or "Unsure" above the closest classes.
+      $("headline").textContent = answer.headline;
+      $("warning").textContent = answer.notes;
       drawSeen(answer.pixels);
       $("timing").textContent = `${answer.milliseconds.toFixed(1)} ms (decode, preprocess, model)`;
       $("photo").dataset.answered = "true";

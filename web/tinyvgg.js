@@ -2,7 +2,7 @@
 //
 //   import { load } from "./tinyvgg.js";
 //   const tinyvgg = await load();                    // model.onnx, model.json, OpenCV and ONNX Runtime
-//   const answer = await tinyvgg.classify(blobOrUrl); // {top_classes: [{label, probability}] x3, warning}
+//   const answer = await tinyvgg.classify(blobOrUrl); // {answer, top_classes: [{label, probability}] x3, warning}
 //
 // Every number it compares against and every message the Python app also shows come from model.json,
 // which `python -m model.publishing.space build --static` writes from the Python package, so the two
@@ -77,13 +77,14 @@ class TinyVGG {
     this.unreadable = fill(this.p.UNREADABLE, { formats: nameList(FORMATS) });
   }
 
-  /** The MCP tool's JSON shape: {top_classes: [{label, probability}] (best 3), warning}. */
+  /** The MCP tool's JSON shape: {answer: a class or "unsure", top_classes: [{label, probability}] (best 3), warning}. */
   async classify(source) {
     const answer = await this.answer(source);
-    return { top_classes: answer.topClasses, warning: answer.warning };
+    return { answer: answer.answer, top_classes: answer.topClasses, warning: answer.warning };
   }
 
-  /** Everything the page shows: label (name -> probability), warning, pixels (28x28 uint8), way, milliseconds. */
+  /** Everything the page shows: probabilities (name -> probability), answer, notes, warning, pixels (28x28
+   * uint8), way, milliseconds (model.predict.Answer). */
   async answer(source) {
     const started = performance.now();
     const blob = await toBlob(source);
@@ -103,13 +104,33 @@ class TinyVGG {
     }
     const shown = this.p.PHOTO_WAYS.includes(prepared.way) ? photoLogits : logits;
     const probabilities = softmax(shown);
-    const label = Object.fromEntries(this.classNames.map((name, i) => [name, probabilities[i]]));
-    const warning = config.ood_threshold !== null && score < config.ood_threshold ? this.spec.not_clothing : "";
-    const topClasses = Object.entries(label)
+    const byName = Object.fromEntries(this.classNames.map((name, i) => [name, probabilities[i]]));
+    const warning = config.ood_threshold !== null && score < config.ood_threshold ? this.spec.unlike_training : "";
+    const topClasses = Object.entries(byName)
       .sort((a, b) => b[1] - a[1])
       .slice(0, this.spec.top_classes)
       .map(([name, p]) => ({ label: name, probability: Math.round(p * 1e4) / 1e4 }));
-    return { label, warning, pixels: prepared.pixels, way: prepared.way, topClasses, milliseconds: performance.now() - started };
+    // Answer.unsure, .answer and .notes(): no class named when none is likely.
+    const unsure = Math.max(...probabilities) < this.spec.unsure_below;
+    const unsureNote = unsure
+      ? fill(this.spec.unsure_note, {
+          percent: Math.round(100 * this.spec.unsure_below),
+          closest: nameList(topClasses.map((c) => c.label)),
+          classes: this.classNames.length,
+        })
+      : "";
+    return {
+      probabilities: byName,
+      answer: unsure ? this.spec.unsure : topClasses[0].label,
+      headline: unsure ? this.spec.unsure_headline : topClasses[0].label,
+      unsure,
+      notes: [unsureNote, warning].filter(Boolean).join(" "),
+      warning,
+      pixels: prepared.pixels,
+      way: prepared.way,
+      topClasses,
+      milliseconds: performance.now() - started,
+    };
   }
 
   async run(pixels) {
@@ -229,7 +250,7 @@ class TinyVGG {
       return { pixels: this.square28(...this.subtractPlainBackground(gray)), way: p.SMALL };
     }
     if (borderSpread(gray) <= p.PLAIN_BORDER) {
-      return { pixels: this.square28(...this.subtractPlainBackground(gray)), way: p.PLAIN };
+      return { pixels: this.square28(...this.subtractPlainBackground(gray), false, true), way: p.PLAIN };
     }
     const small = shrink(cv, rgb, p.WORK_SIDE);
     try {
@@ -312,8 +333,9 @@ class TinyVGG {
     ];
   }
 
-  /** _square_28: crop to the mask's box with a margin, (stretch a wide crop), pad to a black square, 28x28. */
-  square28(values, mask, stretchWide = false) {
+  /** _square_28: crop to the mask's box with a margin, (stretch a wide crop), pad to a black square, 28x28
+   * (with `subsample`: box-averaged to SUBSAMPLE x 28, then the middle pixel of each block). */
+  square28(values, mask, stretchWide = false, subsample = false) {
     const { cv, p } = this;
     let top = mask.rows;
     let bottom = -1;
@@ -359,7 +381,15 @@ class TinyVGG {
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) square[(oy + y) * side + ox + x] = Math.trunc(crop[y * width + x]) & 255;
     }
-    return pilBoxResize(square, side, side, p.SIZE, p.SIZE);
+    if (!subsample) return pilBoxResize(square, side, side, p.SIZE, p.SIZE);
+    const k = p.SUBSAMPLE;
+    const big = pilBoxResize(square, side, side, k * p.SIZE, k * p.SIZE);
+    const out = new Uint8Array(p.SIZE * p.SIZE);
+    const start = Math.floor(k / 2);
+    for (let y = 0; y < p.SIZE; y++) {
+      for (let x = 0; x < p.SIZE; x++) out[y * p.SIZE + x] = big[(start + k * y) * k * p.SIZE + start + k * x];
+    }
+    return out;
   }
 }
 

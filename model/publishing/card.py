@@ -10,7 +10,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_url
 
 from model import artifacts
 from model.files import write_text
-from model.metrics import Metrics, read_metrics
+from model.metrics import Metrics, read_metrics, write_metrics
 from model.tinyvgg import TinyVGG
 from model.training.config import RECIPE_FIELDS
 
@@ -103,6 +103,7 @@ def build_card(
             photo_calibration=metrics.get("photo_calibration"),
             ood=metrics.get("ood"),
             real_photos=metrics.get("real_photos"),
+            product_photos=metrics.get("product_photos"),
             command=metrics["command"],
             hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
             train_seconds=metrics["train_seconds"],
@@ -166,3 +167,12 @@ def write_card(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -
     path = Path(folder) / artifacts.CARD
     write_text(path, str(render_card(folder, model, repo_id)))
     return path
+
+
+def record_figures(folder: str | Path, model: TinyVGG, key: str, figures: dict[str, Any]) -> Path:
+    """Store a benchmark's `figures` in `folder`'s metrics.json under `key` (checked against its schema), and
+    rewrite the card that reports them; `benchmarks/real_photos.py` and `product_photos.py` --record do this."""
+    metrics = read_metrics(folder)
+    metrics[key] = figures
+    write_metrics(folder, metrics)
+    return write_card(folder, model)

@@ -60,6 +60,11 @@ FIGURES: dict[str, Callable[[Metrics], str]] = {
     "real_photos_refused": lambda m: f"{m['real_photos']['refused']:.1%}",
     "real_photos_warned": lambda m: f"{m['real_photos']['warned']:.1%}",
     "real_photos_ms": lambda m: f"{m['real_photos']['ms_per_photo_median']:.1f} ms",
+    "product_photos": lambda m: f"{m['product_photos']['photos']:,}",
+    "product_photos_mean": lambda m: f"{m['product_photos']['mean_accuracy']:.1%}",
+    "product_photos_classes": lambda m: ", ".join(
+        f"{name} {scores['accuracy']:.1%}" for name, scores in m["product_photos"]["per_class"].items()
+    ),
     "validation": _validation,
     "command": lambda m: m["command"],
 }
@@ -79,6 +84,12 @@ def summary(m: Metrics) -> str:
             f"people's own clothes; the right class is among the three shown for **{f['real_photos_top3']}** "
             "([Real photos](docs/real-photos.md))",
         ),
+        (
+            "product photos",
+            f"**{f['product_photos_mean']}**, the mean of the per-class accuracies on {f['product_photos']} shop "
+            f"photos of footwear and bags on white ({f['product_photos_classes']}) "
+            "([Product photos](docs/real-photos.md#product-photos))",
+        ),
         ("parameters", f["parameters"]),
         (
             "training",
@@ -97,7 +108,8 @@ def summary(m: Metrics) -> str:
         ),
         (
             "command",
-            f"`{f['command']}`, then `make pretrained`'s photo calibration, ONNX export and real-photo figures",
+            f"`{f['command']}`, then `make pretrained`'s photo calibration, ONNX export, real- and product-photo "
+            "figures",
         ),
     ]
     return "| | |\n|---|---|\n" + "".join(f"| {name} | {text} |\n" for name, text in rows)
@@ -127,8 +139,9 @@ def missing_figure(err: KeyError, folder: str) -> str:
     return (
         f"{folder}/{artifacts.METRICS} has no {name!r}, which the pages show. They describe the shipped model, "
         f"whose folder has every figure: after train.py, `python -m model.publishing.recalibrate FOLDER --photos DIR` "
-        "adds the photo calibration and `benchmarks/real_photos.py DIR --record FOLDER` the real-photo figures "
-        "(`make pretrained` runs both)."
+        "adds the photo calibration, `benchmarks/real_photos.py DIR --record FOLDER` the real-photo figures and "
+        "`benchmarks/product_photos.py DIR --record FOLDER` the product-photo figures (`make pretrained` runs "
+        "all three)."
     )
 
 

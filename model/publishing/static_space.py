@@ -19,7 +19,7 @@ from model import artifacts, preprocess
 from model.calibration import ROUGHNESS_PENALTY
 from model.errors import BundleError, HubError
 from model.hub_errors import describe_error
-from model.predict import NOT_CLOTHING, TOP_CLASSES
+from model.predict import TOP_CLASSES, UNLIKE_TRAINING, UNSURE, UNSURE_BELOW, UNSURE_HEADLINE, UNSURE_NOTE
 from model.publishing import export
 from model.publishing.bundle import empty_folder, hub_source, static_card
 
@@ -84,6 +84,7 @@ PREPROCESS_NAMES = (
     "LIGHT_BACKGROUND",
     "BLANK_PEAK",
     "STANDS_OUT",
+    "SUBSAMPLE",
     "SMALL",
     "PLAIN",
     "SEGMENTED",
@@ -111,7 +112,11 @@ def model_spec(config: dict, model_id: str | None = None, revision: str | None =
         "output_name": export.OUTPUT_NAME,
         "photo_output_name": export.PHOTO_OUTPUT_NAME,
         "top_classes": TOP_CLASSES,
-        "not_clothing": NOT_CLOTHING,
+        "unlike_training": UNLIKE_TRAINING,
+        "unsure_below": UNSURE_BELOW,
+        "unsure": UNSURE,
+        "unsure_headline": UNSURE_HEADLINE,
+        "unsure_note": UNSURE_NOTE,
         "roughness_penalty": ROUGHNESS_PENALTY,
         "preprocess": {name: getattr(preprocess, name) for name in PREPROCESS_NAMES},
     }
