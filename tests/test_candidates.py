@@ -1,0 +1,81 @@
+"""benchmarks/candidates.py: the table of steps agrees with the two photo benchmarks it stands for."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from benchmarks import candidates, product_photos, real_photos
+from model.loading import load
+from model.training.photoset import read_photo_set
+from tests.conftest import ROOT
+
+PHOTOS = ROOT / "tests" / "photos"
+PHONE = {  # label -> photos, right classes
+    "dress": (["dress-on-rug.jpg"], ["Dress"]),
+    "outwear": (["jacket-on-hanger.jpg"], ["Coat"]),
+    "shoes": (
+        ["pair-of-shoes.jpg", "pair-of-sandals.jpg", "shoes-from-above.jpg"],
+        ["Sneaker", "Sandal", "Ankle boot"],
+    ),
+    "shirt": (["shirt-on-rug.jpg"], ["Shirt"]),
+}
+PRODUCT = [  # file, example, class
+    ("images/Sports_Shoes/1.jpg", "shop-sneaker.jpg", "Sneaker"),
+    ("images/Handbags/2.jpg", "shop-bag.jpg", "Bag"),
+    ("images/Sandals/3.jpg", "phone-sandals.jpg", "Sandal"),
+    ("images/Sandals/4.jpg", "shop-ankle-boot.jpg", "Sandal"),  # a boot filed as a sandal: a wrong answer
+]
+
+
+@pytest.fixture(scope="module")
+def photo_root(tmp_path_factory):
+    """A folder laid out like ../shared: two small phone-photo sets and a small product-photo set."""
+    root = tmp_path_factory.mktemp("shared")
+    for name in candidates.PHONE_SETS:
+        for label, (files, _) in PHONE.items():
+            (root / name / label).mkdir(parents=True)
+            for file in files:
+                shutil.copy(PHOTOS / file, root / name / label / file)
+        classes = {label: right for label, (_, right) in PHONE.items()}
+        (root / name / "labels.json").write_text(json.dumps({"classes": classes}))
+    products = root / candidates.PRODUCT_SET
+    products.mkdir()
+    with open(products / "labels.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["file", "fmnist_class", "articleType", "productDisplayName"])
+        for file, example, label in PRODUCT:
+            (products / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / "examples" / example, products / file)
+            writer.writerow([file, label, file.split("/")[1], "a product"])
+    return root
+
+
+def test_each_row_holds_the_figures_the_photo_benchmarks_measure(photo_root, capsys):
+    shipped = ROOT / "model" / "pretrained"
+    model = load(shipped)
+    product = product_photos.measure(product_photos.read_labels(photo_root / candidates.PRODUCT_SET), model)
+    phone = read_photo_set(photo_root / "real-photos")
+    phone_mean = real_photos.summarize(real_photos.classify_folder(phone, model), phone.right)["mean_accuracy"]
+
+    assert candidates.main([str(shipped), "--photos", str(photo_root)]) == 0
+
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    cells = [cell.strip().strip("*") for cell in row.strip("|").split("|")]
+    assert len(cells) == len(header.strip("|").split("|")) == len(rule.strip("|").split("|"))
+    assert cells[0] == str(shipped)
+    assert cells[1] == f"{product['mean_accuracy']:.1%}"
+    assert cells[2] == " / ".join(f"{product['per_class'][c]['accuracy']:.1%}" for c in ("Sandal", "Sneaker", "Bag"))
+    assert cells[3] == cells[7] == f"{phone_mean:.1%}", "both phone sets are the same photos here"
+    assert cells[9] == f"{json.loads((shipped / 'metrics.json').read_text())['test_accuracy']:.2%}"
+    assert not np.isnan(float(cells[6].rstrip("%")))
+
+
+def test_a_folder_without_the_photo_sets_says_which_is_missing(tmp_path, capsys):
+    assert candidates.main([str(ROOT / "model" / "pretrained"), "--photos", str(tmp_path)]) == 1
+
+    assert "has no labels.json" in capsys.readouterr().err
