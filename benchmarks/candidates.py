@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.product_photos import read_labels, restored
+if __package__ in (None, ""):  # run as a script: its neighbours are importable by name
+    from product_photos import read_labels, restored
+else:  # imported as benchmarks.candidates (the tests)
+    from benchmarks.product_photos import read_labels, restored
 from model import artifacts
 from model.loading import load
 from model.metrics import read_metrics

@@ -136,9 +136,11 @@ def test_the_usage_snippet_runs_as_written(trained, tmp_path):
     result = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr
-    answer_line, names_line = result.stdout.strip().splitlines()[-2:]
-    top = eval(answer_line[: answer_line.rindex("]") + 1])  # the photo's three most likely classes, then the warning
+    answer_line, warning_line, names_line = result.stdout.strip().splitlines()[-3:]
+    # The answer ("unsure" or a class) and the photo's three most likely classes, then the warning.
+    name, _, classes = answer_line.partition(" [")
     expected = classify(tmp_path / "photo.jpg", TinyVGG.from_pretrained(folder))
-    assert top == expected.top_classes() and len(top) == 3
+    assert eval("[" + classes) == expected.top_classes() and name == expected.answer
+    assert warning_line == expected.warning
     predicted = eval(names_line)  # then a class name for each of the four random images
     assert len(predicted) == 4 and set(predicted) <= set(TinyVGG.from_pretrained(folder).class_names)
