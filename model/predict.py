@@ -40,6 +40,7 @@ PREDICTION_THREADS = 1
 # Fashion-MNIST, and on phone photos for photos), so the line means the same for every model;
 # benchmarks/real_photos.py measures how often answers on either side of it are right.
 UNSURE_BELOW = 0.45
+UNSURE_PERCENT = round(100 * UNSURE_BELOW)  # as the note says it
 UNSURE = "unsure"  # the MCP tool's "answer" when no class is likely
 UNSURE_HEADLINE = "Unsure"  # the app's and the static page's headline then, above the closest classes
 # {fields} are filled with str.format here and in the static page (web/tinyvgg.js), which reads it from model.json.
@@ -81,9 +82,7 @@ class Answer:
         unsure = ""
         if self.unsure:
             closest = name_list([c["label"] for c in self.top_classes()])
-            unsure = UNSURE_NOTE.format(
-                percent=round(100 * UNSURE_BELOW), closest=closest, classes=len(self.probabilities)
-            )
+            unsure = UNSURE_NOTE.format(percent=UNSURE_PERCENT, closest=closest, classes=len(self.probabilities))
         return " ".join(text for text in (unsure, self.warning) if text)
 
 

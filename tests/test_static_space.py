@@ -396,6 +396,7 @@ def changed_page(bundle, page, tmp_path_factory):
     written |= {name: MARK + written[name] for name in ("unlike_training", "unsure_note", "unsure_headline")}
     # Above any probability: every answer is unsure, so the page's unsure answer is compared on every photo.
     written["unsure_below"] = UNSURE_EVERYWHERE
+    written["unsure_percent"] = round(100 * UNSURE_EVERYWHERE)
     (changed / "model.json").write_text(json.dumps(written))
     with StaticPage(changed, browser=page.browser) as opened:
         yield opened
@@ -409,6 +410,7 @@ def change_python(monkeypatch) -> None:
     changes["NOT_AN_IMAGE"] = changes["UNREADABLE"].format(formats=preprocess.name_list(preprocess.FORMATS))
     changes |= {name: MARK + getattr(predict, name) for name in ("UNLIKE_TRAINING", "UNSURE_NOTE", "UNSURE_HEADLINE")}
     changes["UNSURE_BELOW"] = UNSURE_EVERYWHERE
+    changes["UNSURE_PERCENT"] = round(100 * UNSURE_EVERYWHERE)
     for module in (preprocess, predict):
         for name, value in changes.items():
             if hasattr(module, name):

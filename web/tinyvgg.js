@@ -114,7 +114,7 @@ class TinyVGG {
     const unsure = Math.max(...probabilities) < this.spec.unsure_below;
     const unsureNote = unsure
       ? fill(this.spec.unsure_note, {
-          percent: Math.round(100 * this.spec.unsure_below),
+          percent: this.spec.unsure_percent,
           closest: nameList(topClasses.map((c) => c.label)),
           classes: this.classNames.length,
         })

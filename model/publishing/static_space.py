@@ -19,7 +19,15 @@ from model import artifacts, preprocess
 from model.calibration import ROUGHNESS_PENALTY
 from model.errors import BundleError, HubError
 from model.hub_errors import describe_error
-from model.predict import TOP_CLASSES, UNLIKE_TRAINING, UNSURE, UNSURE_BELOW, UNSURE_HEADLINE, UNSURE_NOTE
+from model.predict import (
+    TOP_CLASSES,
+    UNLIKE_TRAINING,
+    UNSURE,
+    UNSURE_BELOW,
+    UNSURE_HEADLINE,
+    UNSURE_NOTE,
+    UNSURE_PERCENT,
+)
 from model.publishing import export
 from model.publishing.bundle import empty_folder, hub_source, static_card
 
@@ -114,6 +122,7 @@ def model_spec(config: dict, model_id: str | None = None, revision: str | None =
         "top_classes": TOP_CLASSES,
         "unlike_training": UNLIKE_TRAINING,
         "unsure_below": UNSURE_BELOW,
+        "unsure_percent": UNSURE_PERCENT,
         "unsure": UNSURE,
         "unsure_headline": UNSURE_HEADLINE,
         "unsure_note": UNSURE_NOTE,
