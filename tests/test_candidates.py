@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
@@ -13,6 +12,7 @@ from benchmarks import candidates, product_photos, real_photos
 from model.loading import load
 from model.training.photoset import read_photo_set
 from tests.conftest import ROOT
+from tests.test_product_photos import write_product_folder
 
 PHOTOS = ROOT / "tests" / "photos"
 PHONE = {  # label -> photos, right classes
@@ -24,12 +24,6 @@ PHONE = {  # label -> photos, right classes
     ),
     "shirt": (["shirt-on-rug.jpg"], ["Shirt"]),
 }
-PRODUCT = [  # file, example, class
-    ("images/Sports_Shoes/1.jpg", "shop-sneaker.jpg", "Sneaker"),
-    ("images/Handbags/2.jpg", "shop-bag.jpg", "Bag"),
-    ("images/Sandals/3.jpg", "phone-sandals.jpg", "Sandal"),
-    ("images/Sandals/4.jpg", "shop-ankle-boot.jpg", "Sandal"),  # a boot filed as a sandal: a wrong answer
-]
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +37,7 @@ def photo_root(tmp_path_factory):
                 shutil.copy(PHOTOS / file, root / name / label / file)
         classes = {label: right for label, (_, right) in PHONE.items()}
         (root / name / "labels.json").write_text(json.dumps({"classes": classes}))
-    products = root / candidates.PRODUCT_SET
-    products.mkdir()
-    with open(products / "labels.csv", "w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["file", "fmnist_class", "articleType", "productDisplayName"])
-        for file, example, label in PRODUCT:
-            (products / file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(ROOT / "examples" / example, products / file)
-            writer.writerow([file, label, file.split("/")[1], "a product"])
+    write_product_folder(root / candidates.PRODUCT_SET)  # the product benchmark's own made-up set
     return root
 
 

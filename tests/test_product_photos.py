@@ -25,16 +25,29 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def product_folder(tmp_path):
-    with open(tmp_path / "labels.csv", "w", newline="") as out:
+def write_product_folder(folder: Path, rows: list[tuple[str, str, str]] = ROWS) -> Path:
+    """`folder` laid out as the product-photo set, with `rows` (file, example, class) in its labels.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "labels.csv", "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["file", "fmnist_class", "articleType", "productDisplayName"])
-        for file, example, label in ROWS:
-            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / "examples" / example, tmp_path / file)
+        for file, example, label in rows:
+            (folder / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / "examples" / example, folder / file)
             writer.writerow([file, label, file.split("/")[1], "A product, its name with a comma"])
-    return tmp_path
+    return folder
+
+
+@pytest.fixture
+def product_folder(tmp_path):
+    return write_product_folder(tmp_path)
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    """`python benchmarks/product_photos.py ARGS` from the checkout, as the docs run it."""
+    return subprocess.run(
+        [sys.executable, "benchmarks/product_photos.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_only_the_reported_classes_are_read(product_folder):
@@ -72,13 +85,7 @@ def test_record_stores_the_figures_in_metrics_json_and_the_card_and_results_show
     folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
     expected = measure(read_labels(product_folder), load(folder))
 
-    result = subprocess.run(
-        [sys.executable, "benchmarks/product_photos.py", str(product_folder), "--record", str(folder)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark(str(product_folder), "--record", str(folder))
 
     assert result.returncode == 0, result.stderr
     metrics = read_metrics(folder)
@@ -92,13 +99,7 @@ def test_record_stores_the_figures_in_metrics_json_and_the_card_and_results_show
 
 
 def test_record_into_a_folder_without_metrics_says_so(product_folder, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "benchmarks/product_photos.py", str(product_folder), "--record", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark(str(product_folder), "--record", str(tmp_path))
 
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"cannot record in {tmp_path}" in result.stderr
