@@ -33,7 +33,8 @@ MARGIN = 0.04
 # the same image, where smaller drafts changed answers (benchmarks/real_photos.py --upscale
 # measures how many answers stay the same).
 DRAFT_SIDE = 400
-# Only a JPEG whose shorter side is above this is drafted: a smaller one would shrink little, if at all.
+# Only a JPEG whose shorter side is above twice the draft's is drafted: a smaller one would shrink little,
+# if at all. The browser port (web/tinyvgg.js) reads this from model.json.
 DRAFT_ABOVE = 2 * DRAFT_SIDE
 # A background is plain (subtracted as it is) when its border pixels vary by at most this
 # many gray levels (median absolute deviation); phone photos of clothes on a bed or a floor
@@ -139,10 +140,11 @@ def to_inputs(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
-def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
+def open_image(source: str | Path | bytes | Image.Image, draft_side: int = DRAFT_SIDE) -> Image.Image:
     """Open and decode an image file (or bytes), checking its size before decoding.
 
-    Animated images give their first frame.
+    Animated images give their first frame. A large JPEG is decoded at a reduced scale, still at
+    least `draft_side` pixels on each side.
 
     Raises:
         ImageError: Not an image, truncated, too many pixels or too small.
@@ -174,8 +176,8 @@ def open_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     if min(width, height) < MIN_SIDE:
         raise ImageError(TOO_SMALL.format(width=width, height=height, min_side=MIN_SIDE))
     # MPO: a phone's JPEG that carries more pictures after the first (Pillow names it apart).
-    if image.format in ("JPEG", "MPO") and min(width, height) > DRAFT_ABOVE:
-        image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
+    if image.format in ("JPEG", "MPO") and min(width, height) > 2 * draft_side:
+        image.draft(image.mode, (draft_side, draft_side))
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError):

@@ -1,0 +1,317 @@
+"""Feedback from the app's users, kept with their consent: the photo, the answer shown and the right class.
+
+    store = FeedbackStore("feedback")                                    # a local folder
+    store = FeedbackStore("feedback", repo_id="you/tinyvgg-feedback")   # and a private Hub dataset
+    kept = store.keep(photo, answer, "Sneaker", model="model/pretrained")
+    records = read_records("feedback")                                  # what `benchmarks/feedback.py` reports
+
+Each record is two files in a folder per month: `2026-12/ID.jpg`, the photo re-encoded from its
+pixels alone (no EXIF: no GPS position, camera or owner) and at most MAX_SIDE pixels on its long side,
+and `2026-12/ID.json`, what the app answered and what the person chose. Nothing about the person is
+kept. With a Hub dataset, `huggingface_hub.CommitScheduler` uploads the folder's new files every few
+minutes in the background: a failed or slow upload leaves them in the folder for the next try, and
+the app goes on answering. The store is bounded (`max_bytes`): once full it refuses new records and
+keeps the old ones.
+
+    python -m model.feedback delete ID [--dir feedback] [--repo USER/NAME]   # when someone asks
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import secrets
+import sys
+import threading
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from huggingface_hub import CommitScheduler, HfApi, RepoFile, get_token
+from huggingface_hub.utils import validate_repo_id
+from PIL import Image
+
+from model.errors import HubError
+from model.files import atomic_path
+from model.hub_errors import describe_error
+from model.predict import Answer
+from model.preprocess import open_image, rgb_pixels
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FOLDER = Path("feedback")
+# A photo this size keeps every detail the model could use (it sees 28x28) and what a person sees.
+MAX_SIDE = 1024
+JPEG_QUALITY = 90
+# About 4,000 records at 100-150 kB each: room for a busy demo's feedback, never a full disk.
+DEFAULT_MAX_MB = 500
+DEFAULT_EVERY_MINUTES = 5  # CommitScheduler's own default
+NONE_OF_THESE = "none of these ten"  # the choice for a garment of no Fashion-MNIST class (a hat)
+# The files a record may be made of; anything else in the folder (a temporary file) is not uploaded.
+RECORD_PATTERNS = ["*/*.jpg", "*/*.json"]
+FULL = (
+    "This app keeps no more feedback for now: its store is full. Your photo was not kept. "
+    "Thank you for trying all the same."
+)
+
+
+class FeedbackError(RuntimeError):
+    """A record cannot be kept (the store is full, the photo unreadable) or found; the message says why."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One piece of feedback as kept: its id, its photo's path and what its JSON file says."""
+
+    id: str
+    photo: Path
+    chosen: str  # a class name, or NONE_OF_THESE
+    answer: str  # the answer shown: a class name, or "unsure"
+    top_classes: list[dict]  # [{"label", "probability"}], best first, as shown
+    warning: str
+    way: str
+    model: str
+    time: str
+
+
+class FeedbackStore:
+    """A folder of feedback records, bounded in size, optionally mirrored to a Hub dataset."""
+
+    def __init__(
+        self,
+        folder: str | Path = DEFAULT_FOLDER,
+        *,
+        repo_id: str | None = None,
+        every: float = DEFAULT_EVERY_MINUTES,
+        max_bytes: int = DEFAULT_MAX_MB * 2**20,
+        token: str | None = None,
+    ) -> None:
+        """Open (or create) the folder; with `repo_id`, start uploading it to that dataset every `every` minutes.
+
+        The dataset is created private if it does not exist. If the Hub cannot be reached now, the
+        records wait in the folder and the connection is tried again every `every` minutes.
+
+        Raises:
+            FeedbackError: `repo_id` is not a valid repo id, there is no token to write with, or the
+                folder cannot be created.
+        """
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FeedbackError(f"cannot create the feedback folder {self.folder}: {err.strerror or err}") from None
+        self.repo_id, self.every, self.max_bytes, self.token = repo_id, every, max_bytes, token
+        self.scheduler: CommitScheduler | None = None
+        self._lock = threading.Lock()
+        self.used = sum(path.stat().st_size for path in _record_files(self.folder))
+        if repo_id:
+            try:
+                validate_repo_id(repo_id)
+            except ValueError:
+                raise FeedbackError(f"{repo_id!r} is not a valid dataset repo id: use the form user/name.") from None
+            if not (token or get_token()):
+                raise FeedbackError(
+                    f"Keeping feedback in the Hub dataset {repo_id} needs a token with write access to it: set "
+                    "HF_TOKEN (on a Space, as a secret in its settings) or run `hf auth login`."
+                )
+            self._connect()
+
+    @property
+    def where(self) -> str:
+        """Where records end up, in the words of the consent line."""
+        if self.repo_id:
+            return f"the private Hugging Face dataset {self.repo_id}"
+        return "a folder on this app's server"
+
+    def keep(self, image: str | Path | bytes | Image.Image, answer: Answer, chosen: str, *, model: str) -> Record:
+        """Keep the photo (without metadata, at most MAX_SIDE pixels) and what was answered and chosen.
+
+        `model` names the model that answered: a folder, or REPO_ID@COMMIT.
+
+        Raises:
+            FeedbackError: The store is full (FULL), or `chosen` names no class.
+        """
+        if chosen not in (*answer.probabilities, NONE_OF_THESE):
+            raise FeedbackError(f"{chosen!r} is not one of the classes: pick one of the ten, or {NONE_OF_THESE!r}.")
+        photo = clean_photo(image)
+        now = datetime.now(timezone.utc)
+        record_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        fields = {
+            "id": record_id,
+            "chosen": chosen,
+            "answer": answer.answer,
+            "top_classes": answer.top_classes(),
+            "warning": answer.warning,
+            "way": answer.way,
+            "model": model,
+            "time": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        text = json.dumps(fields, indent=2) + "\n"
+        month = self.folder / f"{now:%Y-%m}"
+        # Under the scheduler's lock, an upload never sees a record half written.
+        with self._lock, self.scheduler.lock if self.scheduler else nullcontext():
+            size = len(photo) + len(text.encode())
+            if self.used + size > self.max_bytes:
+                raise FeedbackError(FULL)
+            # The photo first: a record counts once its JSON file is there.
+            with atomic_path(month / f"{record_id}.jpg") as tmp:
+                tmp.write_bytes(photo)
+            with atomic_path(month / f"{record_id}.json") as tmp:
+                tmp.write_text(text, encoding="utf-8")
+            self.used += size
+        return _record(month / f"{record_id}.json")
+
+    def upload_now(self) -> None:
+        """Upload what is waiting, now, and wait for it (on exit, say).
+
+        Raises:
+            HubError: The upload failed; the records stay in the folder.
+        """
+        if self.scheduler is None:
+            return
+        try:
+            self.scheduler.trigger().result()
+        except Exception as err:
+            raise HubError(describe_error(err, self.repo_id, None, action="upload feedback to")) from err
+
+    def _connect(self) -> None:
+        """Start the scheduler; if the Hub cannot be reached now, try again in `every` minutes."""
+        try:
+            self.scheduler = CommitScheduler(
+                repo_id=self.repo_id,
+                repo_type="dataset",
+                folder_path=self.folder,
+                every=self.every,
+                private=True,  # other people's photos: private unless the operator opens it on the Hub
+                token=self.token,
+                allow_patterns=RECORD_PATTERNS,
+                ignore_patterns=["*/.*"],  # a temporary file of model.files.atomic_path
+            )
+        except Exception as err:
+            logger.warning(
+                "feedback: %s Records wait in %s; trying again in %s minutes.",
+                describe_error(err, self.repo_id, None, action="create or open"),
+                self.folder,
+                self.every,
+            )
+            retry = threading.Timer(self.every * 60, self._connect)
+            retry.daemon = True
+            retry.start()
+            return
+        # The records uploaded before this start count toward the bound too (a Space's folder is emptied
+        # at each restart, its dataset is not).
+        try:
+            uploaded = HfApi(token=self.token).list_repo_tree(self.repo_id, repo_type="dataset", recursive=True)
+            earlier = sum(
+                entry.size
+                for entry in uploaded
+                if isinstance(entry, RepoFile)
+                and _is_record_file(entry.path)
+                and not (self.folder / entry.path).is_file()
+            )
+        except Exception as err:
+            logger.warning(
+                "feedback: %s Only the records in %s count toward the store's bound.",
+                describe_error(err, self.repo_id, None, action="list"),
+                self.folder,
+            )
+            return
+        with self._lock:
+            self.used += earlier
+
+
+def clean_photo(image: str | Path | bytes | Image.Image) -> bytes:
+    """The photo as JPEG bytes re-encoded from its pixels alone: upright, at most MAX_SIDE pixels on its long side.
+
+    The pixels are those the model was given (EXIF orientation applied, transparency on white); no
+    metadata survives the re-encoding, as nothing but the pixels is written.
+    """
+    pixels = Image.fromarray(rgb_pixels(open_image(image, draft_side=MAX_SIDE)))
+    pixels.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    pixels.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def delete_record(record_id: str, folder: str | Path = DEFAULT_FOLDER, repo_id: str | None = None) -> list[str]:
+    """Delete a record from a feedback folder and, with `repo_id`, from that Hub dataset; what was deleted.
+
+    Delete it in both places: the app's scheduler uploads every record of its folder again after a restart.
+
+    Raises:
+        FeedbackError: No record has that id, in the folder or the dataset.
+        HubError: The Hub refused the deletion or could not be reached.
+    """
+    local = [path for path in _record_files(Path(folder)) if path.stem == record_id]
+    remote = []
+    if repo_id:
+        api = HfApi()
+        try:
+            remote = [
+                name for name in api.list_repo_files(repo_id, repo_type="dataset") if Path(name).stem == record_id
+            ]
+            if remote:
+                api.delete_files(repo_id, remote, repo_type="dataset", commit_message=f"Delete feedback {record_id}")
+        except Exception as err:
+            raise HubError(describe_error(err, repo_id, None, action="delete from")) from err
+    if not local and not remote:
+        where = f"{folder}" + (f" or {repo_id}" if repo_id else "")
+        raise FeedbackError(f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d.")
+    for path in local:
+        path.unlink()
+    return [str(path) for path in local] + [f"{repo_id}: {name}" for name in remote]
+
+
+def read_records(folder: str | Path) -> list[Record]:
+    """Every complete record under `folder` (a feedback folder, or a downloaded dataset), oldest first.
+
+    Raises:
+        FeedbackError: `folder` does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FeedbackError(f"{folder} is not a folder. Name the folder of `python app.py --feedback DIR`.")
+    return [_record(path) for path in sorted(folder.glob("*/*.json")) if path.with_suffix(".jpg").is_file()]
+
+
+def _record_files(folder: Path) -> list[Path]:
+    return [path for path in folder.glob("*/*") if _is_record_file(path.relative_to(folder).as_posix())]
+
+
+def _is_record_file(path: str) -> bool:
+    """Whether `path`, relative to a feedback folder, is a record's photo or JSON file (not a temporary file)."""
+    month, _, name = path.partition("/")
+    return "/" not in name and not name.startswith(".") and Path(name).suffix in (".jpg", ".json") and month != ""
+
+
+def _record(path: Path) -> Record:
+    fields = json.loads(path.read_text(encoding="utf-8"))
+    return Record(
+        id=fields["id"],
+        photo=path.with_suffix(".jpg"),
+        **{name: fields[name] for name in ("chosen", "answer", "top_classes", "warning", "way", "model", "time")},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.feedback", description="Manage the app's feedback records.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("delete", help="delete one record, here and on the Hub (when someone asks)")
+    p.add_argument("record_id", help="the id the app showed after sending, e.g. 20261203T041512Z-1a2b3c4d")
+    p.add_argument("--dir", type=Path, default=DEFAULT_FOLDER, help="the app's feedback folder (default: feedback)")
+    p.add_argument("--repo", help="the Hub dataset the app uploads to, as user/name (default: none)")
+    args = parser.parse_args(argv)
+    try:
+        for path in delete_record(args.record_id, args.dir, args.repo):
+            print(f"deleted {path}")
+    except (FeedbackError, HubError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
