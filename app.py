@@ -1,9 +1,12 @@
 """The Gradio app: classify clothing photos with TinyVGG, from the shipped weights, a folder or a Hub repo.
 
     python app.py [--model REPO_ID[@REVISION] | --model FOLDER] [--host HOST] [--port PORT]
+                  [--feedback [DIR]] [--feedback-repo USER/NAME]
 
 The model comes from --model, else $MODEL_ID, else model_id.txt (written into Space bundles),
-else model/pretrained next to this file. This file is the interface only: every answer comes from
+else model/pretrained next to this file. With --feedback (or --feedback-repo), people can say
+that an answer was wrong and send the photo with the right class (model.feedback). This file is the
+interface only: every answer comes from
 the package's one prediction path, `model.classify`, and the model from `model.loading.load_with_facts`.
 """
 
@@ -14,7 +17,9 @@ import base64
 import binascii
 import functools
 import json
+import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -28,6 +33,14 @@ from PIL import Image
 from model import artifacts
 from model.errors import HubError, ModelFolderError
 from model.explain import grad_cam, overlay
+from model.feedback import (
+    DEFAULT_EVERY_MINUTES,
+    DEFAULT_FOLDER,
+    DEFAULT_MAX_MB,
+    NONE_OF_THESE,
+    FeedbackError,
+    FeedbackStore,
+)
 from model.loading import LoadedModel, load_with_facts
 from model.predict import PREDICTION_THREADS, TOP_CLASSES, UNSURE_HEADLINE, Answer, classify
 from model.preprocess import ImageError, to_inputs
@@ -37,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = artifacts.PRETRAINED
 # Written by `python -m model.publishing.space build --model REPO_ID`: the Space then downloads that repo.
 MODEL_ID_FILE = HERE / "model_id.txt"
+# Written by `python -m model.publishing.space build --feedback-repo USER/NAME`: the Space keeps feedback there.
+FEEDBACK_REPO_FILE = HERE / "feedback_repo.txt"
 EXAMPLES = HERE / "examples"
 # For uploads (gradio refuses them with 413) and for images that arrive any other way (checked here).
 MAX_IMAGE_BYTES = 10 * 2**20
@@ -44,6 +59,17 @@ CONCURRENCY = 4
 PREVIEW_SIZE = 280
 PHOTO_TIP = (
     "**Best photo:** one item, laid flat or hung, whole in the frame, on a plain background that contrasts with it."
+)
+# What a person agrees to by clicking Send: what is kept, where, what for, and what is not.
+FEEDBACK_CONSENT = (
+    "**Was the answer wrong?** Choose the right class and send it. Sending keeps this photo (without its "
+    "metadata, such as a GPS position, and at most 1,024 pixels on its long side), the answer shown and the class "
+    "you chose, in {where}, to measure where the model goes wrong; the network is never trained on them. Nothing "
+    "about you is kept (no IP address, browser or account), and nothing is sent until you click Send."
+)
+FEEDBACK_THANKS = (
+    "Thank you: kept as record `{id}`. To have it deleted, give this id to whoever runs this app "
+    "(`python -m model.feedback delete {id}`)."
 )
 
 
@@ -139,9 +165,7 @@ def default_model_spec() -> str:
     """$MODEL_ID, else the repo named in model_id.txt (a Space bundle's), else the shipped folder."""
     if os.environ.get("MODEL_ID"):
         return os.environ["MODEL_ID"]
-    if MODEL_ID_FILE.is_file():
-        return MODEL_ID_FILE.read_text().strip()
-    return str(DEFAULT_MODEL)
+    return _file_text(MODEL_ID_FILE) or str(DEFAULT_MODEL)
 
 
 @functools.cache
@@ -169,12 +193,16 @@ def _answer(value, model: TinyVGG) -> Answer:
         raise gr.Error(str(err), print_exception=False) from None
 
 
-def build_demo(loaded: LoadedModel) -> gr.Blocks:
+def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr.Blocks:
+    """The app's page; with `feedback`, a control to say that an answer was wrong (absent without it)."""
     model = loaded.model
 
-    def on_click(value) -> tuple[LabelData, str, str, np.ndarray]:
-        answer = _answer(value, model)
-        return shown_label(answer), answer.notes(), f"{answer.milliseconds:.1f} ms", answer.pixels.numpy()
+    def on_click(value) -> tuple[LabelData, str, str, np.ndarray, tuple]:
+        image = _image(value)
+        answer = _answer(image, model)
+        # For feedback: the image and the answer the person sees (kept per session only when feedback is on).
+        shown = (image, answer) if feedback is not None else None
+        return shown_label(answer), answer.notes(), f"{answer.milliseconds:.1f} ms", answer.pixels.numpy(), shown
 
     def classify_clothing_tool(image: str) -> str:
         return classify_clothing(image, model)
@@ -220,6 +248,18 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
             with gr.Column():
                 label = AnswerLabel(num_top_classes=TOP_CLASSES, label="Prediction", elem_id="prediction")
                 warning = gr.Textbox(label="How sure, and why", interactive=False, elem_id="warning")
+                if feedback is not None:
+                    # Shown after an answer, hidden again when the image changes or once sent.
+                    with gr.Group(visible=False, elem_id="feedback") as feedback_box:
+                        gr.Markdown(FEEDBACK_CONSENT.format(where=feedback.where), elem_id="feedback-consent")
+                        right_class = gr.Dropdown(
+                            choices=[*model.class_names, ("None of these ten (a hat, a skirt...)", NONE_OF_THESE)],
+                            value=None,
+                            label="The right class",
+                            elem_id="feedback-class",
+                        )
+                        send = gr.Button("Send the photo and the right class", elem_id="feedback-send")
+                    thanks = gr.Markdown(elem_id="feedback-thanks")
                 timing = gr.Textbox(label="Prediction time (decode, preprocess, model)", interactive=False)
                 preview = gr.Image(
                     label="What the model sees: 28x28, enlarged",
@@ -241,16 +281,58 @@ def build_demo(loaded: LoadedModel) -> gr.Blocks:
         # /predict returns only the label and two short texts; the preview and the heatmap come
         # from a second, private event chained after it, so API callers never download them.
         seen = gr.State()  # the 28x28 image of the last click, handed from one event to the next
+        shown = gr.State()  # the image and the answer of the last click, for feedback
         # Callable by API clients, but not MCP tools: every public event becomes a tool, and these
         # return a gr.State that Gradio's MCP server cannot hand back.
         for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
-            button.click(
+            answered = button.click(
                 on_click,
                 inputs=source,
-                outputs=[label, warning, timing, seen],
+                outputs=[label, warning, timing, seen, shown],
                 api_name=name,
                 api_visibility="undocumented",
-            ).success(model_view, inputs=seen, outputs=[preview, heatmap], api_visibility="private")
+            )
+            answered.success(model_view, inputs=seen, outputs=[preview, heatmap], api_visibility="private")
+            if feedback is not None:
+                answered.success(
+                    lambda: (gr.Group(visible=True), None, ""),
+                    outputs=[feedback_box, right_class, thanks],
+                    api_visibility="private",
+                )
+                # A new image is not the one answered: no feedback on it until it is classified.
+                source.change(
+                    lambda: (gr.Group(visible=False), None),
+                    outputs=[feedback_box, shown],
+                    api_visibility="private",
+                    queue=False,
+                    show_progress="hidden",
+                )
+        if feedback is not None:
+            model_name = f"{loaded.source}@{loaded.revision}" if loaded.revision else loaded.source
+
+            def on_send(last: tuple | None, chosen: str | None) -> tuple[gr.Group, str]:
+                if last is None:
+                    raise gr.Error(
+                        "Classify a photo first; then you can say what it really shows.", print_exception=False
+                    )
+                if not chosen:
+                    raise gr.Error(
+                        f'Choose the right class first (or "{NONE_OF_THESE}"), then send.', print_exception=False
+                    )
+                image, answer = last
+                try:
+                    record = feedback.keep(image, answer, chosen, model=model_name)
+                except FeedbackError as err:
+                    raise gr.Error(str(err), print_exception=False) from None
+                except OSError as err:
+                    logging.getLogger(__name__).error("feedback could not be written: %s", err)
+                    raise gr.Error(
+                        "This app could not keep your feedback (a problem on its server); your photo was not kept.",
+                        print_exception=False,
+                    ) from None
+                return gr.Group(visible=False), FEEDBACK_THANKS.format(id=record.id)
+
+            send.click(on_send, inputs=[shown, right_class], outputs=[feedback_box, thanks], api_visibility="private")
         # The one public endpoint, and so the one MCP tool: a photo in, JSON out.
         tool_trigger, tool_answer = gr.Button(visible=False), gr.Textbox(visible=False)
         tool_trigger.click(classify_clothing_tool, inputs=photo, outputs=tool_answer, api_name="classify_clothing")
@@ -296,6 +378,11 @@ def _confidence_facts(loaded: LoadedModel) -> str:
     return text
 
 
+def _file_text(path: Path) -> str | None:
+    """The stripped text of `path`, or None when there is no such file."""
+    return path.read_text().strip() if path.is_file() else None
+
+
 def port_is_free(host: str, port: int) -> bool:
     """Whether a server could listen on `host`:`port` now (Gradio's own error would point at launch(), not --port)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -328,7 +415,41 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
         help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)",
     )
+    parser.add_argument(
+        "--feedback",
+        nargs="?",
+        const=str(DEFAULT_FOLDER),
+        default=os.environ.get("FEEDBACK_DIR"),
+        metavar="DIR",
+        help=f"let people say an answer was wrong, keeping their photo and the right class in DIR "
+        f"(default when given alone: {DEFAULT_FOLDER}; default: $FEEDBACK_DIR, else off)",
+    )
+    parser.add_argument(
+        "--feedback-repo",
+        default=os.environ.get("FEEDBACK_REPO") or _file_text(FEEDBACK_REPO_FILE),
+        metavar="USER/NAME",
+        help="also upload the feedback to this Hub dataset, created private, every --feedback-every minutes; "
+        "needs HF_TOKEN with write access (default: $FEEDBACK_REPO, else feedback_repo.txt, else none)",
+    )
+    parser.add_argument(
+        "--feedback-every",
+        type=float,
+        default=os.environ.get("FEEDBACK_EVERY", str(DEFAULT_EVERY_MINUTES)),  # a string: argparse checks it
+        metavar="MINUTES",
+        help=f"minutes between uploads to the dataset (default: $FEEDBACK_EVERY, else {DEFAULT_EVERY_MINUTES})",
+    )
+    parser.add_argument(
+        "--feedback-max-mb",
+        type=float,
+        default=os.environ.get("FEEDBACK_MAX_MB", str(DEFAULT_MAX_MB)),
+        metavar="MB",
+        help="refuse new feedback once the records take this many megabytes, keeping those already there "
+        f"(default: $FEEDBACK_MAX_MB, else {DEFAULT_MAX_MB})",
+    )
     args = parser.parse_args(argv)
+    for name in ("feedback_every", "feedback_max_mb"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be above 0, not {getattr(args, name)}")
 
     try:
         loaded = load_with_facts(args.model)
@@ -346,8 +467,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    feedback = None
+    if args.feedback or args.feedback_repo:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # the store's warnings, if the Hub is down
+        try:
+            feedback = FeedbackStore(
+                args.feedback or DEFAULT_FOLDER,
+                repo_id=args.feedback_repo,
+                every=args.feedback_every,
+                max_bytes=int(args.feedback_max_mb * 2**20),
+            )
+        except FeedbackError as err:
+            print(f"error: feedback cannot be kept: {err}", file=sys.stderr)
+            return 1
+        print(f"Feedback is on: records are kept in {feedback.folder.resolve()}, then {feedback.where}", flush=True)
+        if feedback.repo_id:
+            # A Space stops its app with SIGTERM: exit cleanly, so that CommitScheduler's exit hook uploads
+            # the records still waiting in the folder.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     torch.set_num_threads(PREDICTION_THREADS)
-    demo = build_demo(loaded)
+    demo = build_demo(loaded, feedback)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     demo.launch(
         server_name=args.host,

@@ -105,6 +105,20 @@ def hub_server(_hub_session: HubServer, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright, as the browser tests use it."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.static_page import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """`python app.py` with the shipped model, on a free loopback port; its URL."""
     proc, url = start_app()

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.static_page import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import ROOT, require_chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+from tests.conftest import ROOT
 
 
 @pytest.mark.slow
