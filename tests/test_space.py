@@ -20,6 +20,7 @@ from benchmarks.app_server import start_app, stop
 from model.errors import BundleError, HubError
 from model.publishing.hub import push as push_model
 from model.publishing.space import build, embed_snippets, push, space_host
+from model.publishing.space import main as space_main
 from tests.conftest import ROOT
 
 CLASS_NAMES = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())["class_names"]
@@ -163,6 +164,36 @@ def test_the_bundle_serves_predictions_from_a_copy_outside_the_checkout(bundle, 
 
     assert label["label"] == "Trouser"
     assert {c["label"] for c in label["confidences"]} <= set(CLASS_NAMES)
+
+
+@pytest.mark.slow
+def test_a_bundle_with_a_feedback_repo_collects_feedback_there_and_says_so(tmp_path, hub_server):
+    feedback_repo = "alice/tinyvgg-feedback"
+    out = build(tmp_path / "bundle", feedback_repo=feedback_repo)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_TOKEN": hub_server.token}
+
+    proc, _ = start_app(cwd=out, env=env)  # with no flag: feedback_repo.txt turns it on
+    stop(proc)
+
+    assert "## Feedback" in card and f"(https://huggingface.co/datasets/{feedback_repo})" in card
+    assert hub_server.repo(feedback_repo, "dataset").private, "the app created the dataset, private"
+    assert (out / "feedback").is_dir()
+
+
+def test_a_bundle_with_a_feedback_repo_that_is_no_repo_id_is_refused(tmp_path):
+    with pytest.raises(BundleError, match="not a dataset repo id"):
+        build(tmp_path / "bundle", feedback_repo="my feedback")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_the_static_page_refuses_a_feedback_repo_as_it_has_no_server(tmp_path, capsys):
+    argv = ["build", str(tmp_path / "static"), "--static", "--feedback-repo", "alice/tinyvgg-feedback"]
+
+    assert space_main(argv) == 1
+
+    assert "the static page has no server, and keeps no feedback" in capsys.readouterr().err
+    assert not (tmp_path / "static").exists()
 
 
 @pytest.mark.slow

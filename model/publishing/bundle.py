@@ -21,12 +21,14 @@ TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 STATIC_TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "onnx", "onnxruntime-web"]
 
 
-def space_card(model: Source | None, title: str, commit: str | None = None) -> SpaceCard:
+def space_card(
+    model: Source | None, title: str, commit: str | None = None, feedback_repo: str | None = None
+) -> SpaceCard:
     """The bundle's README.md: the Spaces configuration (front matter) and a short description.
 
     `model` is the Hub repo the Space downloads (None: the bundle carries the weights); `commit`
     is the commit that its revision names, for `preload_from_hub`, which takes
-    a commit, not a branch or tag.
+    a commit, not a branch or tag. `feedback_repo` is the dataset the app keeps feedback in, if any.
     """
     data = card_data(
         model,
@@ -46,6 +48,16 @@ def space_card(model: Source | None, title: str, commit: str | None = None) -> S
         "TinyVGG trained on Fashion-MNIST, using {{ source }}. It is also an MCP server: its one tool, "
         "`classify_clothing`, is at `/gradio_api/mcp/`.\n"
     )
+    if feedback_repo:
+        template += (
+            "\n## Feedback\n\nThis Space collects feedback: after an answer, a person may say it was wrong and send "
+            "the photo with the right class, after a consent line that says what is kept. The records (the photo "
+            "without its metadata, the answer shown, the class chosen, the model and a UTC time; nothing about "
+            "the person) go to the private dataset "
+            f"[{feedback_repo}](https://huggingface.co/datasets/{feedback_repo}), to measure where the model "
+            "goes wrong. The model is never trained on them. To have a record deleted, give its id (shown after "
+            "sending) to the Space's owner.\n"
+        )
     return SpaceCard.from_template(data, template_str=template, title=title, source=model_source(model))
 
 

@@ -1,13 +1,16 @@
 """Build a self-contained Hugging Face Space folder for the app, and push it.
 
     python -m model.publishing.space build OUT_DIR [--static] [--model REPO_ID[@REVISION]] [--title TITLE]
+                                       [--feedback-repo USER/NAME]
     python -m model.publishing.space push OUT_DIR SPACE_ID [--static] [--private]
     python -m model.publishing.space requirements  # the app's requirements.txt, from pyproject and constraints
 
 Without --model the bundle carries the shipped weights; with it, the Space downloads that
-model repo (preloaded when the Space is built). With --static the bundle is a page that runs the
-model in the browser, with no server (model.publishing.static_space). The token rules and error messages are those of
-`python -m model.publishing.hub` (model.hub_errors).
+model repo (preloaded when the Space is built). With --feedback-repo, the app lets people say that
+an answer was wrong and keeps their feedback in that private Hub dataset (model.feedback). With
+--static the bundle is a page that runs the model in the browser, with no server
+(model.publishing.static_space), and keeps no feedback. The token rules and error messages are
+those of `python -m model.publishing.hub` (model.hub_errors).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from huggingface_hub import HfApi
+from huggingface_hub.utils import validate_repo_id
 
 from model import artifacts
 from model.errors import BundleError, HubError, ModelFolderError
@@ -77,16 +81,28 @@ def _pin(line: str) -> tuple[str, str] | None:
     return (_name(name), version.strip()) if sep else None
 
 
-def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
+def build(
+    out_dir: str | Path,
+    model_id: str | None = None,
+    title: str = "TinyVGG Fashion-MNIST",
+    feedback_repo: str | None = None,
+) -> Path:
     """Write the Space folder: README.md, app.py, model/, examples/, requirements.txt (and weights or model_id.txt).
 
+    With `feedback_repo`, also feedback_repo.txt: the app then collects feedback into that Hub dataset.
+
     Raises:
-        BundleError: The output folder is not empty, or `model_id` is a local folder.
+        BundleError: The output folder is not empty, `model_id` is a local folder, or `feedback_repo` no repo id.
         ModelFolderError: The shipped model is missing or broken.
         HubError: The revision of `model_id` cannot be found on the Hub.
     """
     out = empty_folder(out_dir)
     source = hub_source(model_id)
+    if feedback_repo:
+        try:
+            validate_repo_id(feedback_repo)
+        except ValueError:
+            raise BundleError(f"--feedback-repo {feedback_repo!r} is not a dataset repo id: use user/name.") from None
     commit = None
     if source and source.revision:
         try:
@@ -104,10 +120,12 @@ def build(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVG
             shutil.copy2(artifacts.PRETRAINED / name, out / "model" / "pretrained" / name)
     else:
         (out / "model_id.txt").write_text(f"{source}\n")
+    if feedback_repo:
+        (out / "feedback_repo.txt").write_text(f"{feedback_repo}\n")
     shutil.copy2(artifacts.CHECKOUT / "app.py", out / "app.py")
     shutil.copytree(artifacts.CHECKOUT / "examples", out / "examples")
     (out / "requirements.txt").write_text(requirements(gradio=False))
-    (out / "README.md").write_text(str(space_card(source, title, commit)), encoding="utf-8")
+    (out / "README.md").write_text(str(space_card(source, title, commit, feedback_repo)), encoding="utf-8")
     return out
 
 
@@ -166,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--title", default="TinyVGG Fashion-MNIST", help="the Space's title (default: TinyVGG Fashion-MNIST)"
     )
+    p.add_argument(
+        "--feedback-repo",
+        metavar="USER/NAME",
+        help="let people say an answer was wrong, keeping their photo and the right class in this private Hub "
+        "dataset; the Space needs a secret HF_TOKEN with write access to it (default: no feedback)",
+    )
     p = commands.add_parser("push", help="create the Space if needed and upload a built folder in one commit")
     p.add_argument("out_dir", help="a folder written by `build`")
     p.add_argument("space_id", help="user/name of the Space")
@@ -176,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "requirements":
             print(requirements(), end="")
+        elif args.command == "build" and args.static and args.feedback_repo:
+            raise BundleError(
+                "--feedback-repo needs the Gradio app: the static page has no server, and keeps no feedback. "
+                "Leave out --static or --feedback-repo."
+            )
         elif args.command == "build" and args.static:
             from model.publishing.static_space import (  # needs node_modules and the export code
                 build_static,
@@ -189,10 +218,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"python -m model.publishing.space push --static {out} USER/NAME"
             )
         elif args.command == "build":
-            out = build(args.out_dir, args.model, args.title)
+            out = build(args.out_dir, args.model, args.title, args.feedback_repo)
             print(
                 f"Space bundle written to {out}/; push it with: python -m model.publishing.space push {out} USER/NAME"
             )
+            if args.feedback_repo:
+                print(
+                    f"It keeps feedback in the private dataset {args.feedback_repo}: in the Space's settings, add a "
+                    "secret HF_TOKEN with write access to it (a fine-grained token limited to that dataset is best)."
+                )
         else:
             print(push(args.out_dir, args.space_id, private=args.private, static=args.static))
             if not args.static:
