@@ -337,3 +337,15 @@ def test_the_report_reads_a_dataset_repo(tmp_path, model, hub_server, monkeypatc
     out = capsys.readouterr().out
     assert f"1 record from {REPO}" in out
     assert f"| Sneaker | 1 | {100 * (answer.answer == 'Sneaker'):.0f}% |" in out
+
+
+def test_the_delete_command_names_what_it_deleted_and_an_unknown_id_ends_with_a_message(tmp_path, model, capsys):
+    from model.feedback import main
+
+    photo = PHOTOS / "pair-of-shoes.jpg"
+    record = FeedbackStore(tmp_path).keep(photo, classify(photo, model), "Sneaker", model="m")
+
+    assert main(["delete", record.id, "--dir", str(tmp_path)]) == 0
+    assert f"deleted {record.photo}" in capsys.readouterr().out
+    assert main(["delete", record.id, "--dir", str(tmp_path)]) == 1
+    assert f"error: No feedback record {record.id} in {tmp_path}" in capsys.readouterr().err
