@@ -185,6 +185,13 @@ def _image(value):
     return value
 
 
+def _same_image(kept, value) -> bool:
+    """Whether an input's current `value` is still the image `kept` (a path, bytes, or a drawing)."""
+    if isinstance(value, dict):
+        value = value.get("composite")
+    return type(kept) is type(value) and kept == value
+
+
 def _answer(value, model: TinyVGG) -> Answer:
     """`classify` for a server event or tool call: a missing or unusable image is a gr.Error with the reason."""
     try:
@@ -281,7 +288,8 @@ def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr
         # /predict returns only the label and two short texts; the preview and the heatmap come
         # from a second, private event chained after it, so API callers never download them.
         seen = gr.State()  # the 28x28 image of the last click, handed from one event to the next
-        shown = gr.State()  # the image and the answer of the last click, for feedback
+        # The image and the answer of the last click, for feedback; forgotten after an hour (an image may be 10 MB).
+        shown = gr.State(time_to_live=3600)
         # Callable by API clients, but not MCP tools: every public event becomes a tool, and these
         # return a gr.State that Gradio's MCP server cannot hand back.
         for button, source, name in ((classify_photo, photo, "predict"), (classify_sketch, sketch, "predict_sketch")):
@@ -301,8 +309,8 @@ def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr
                 )
                 # A new image is not the one answered: no feedback on it until it is classified.
                 source.change(
-                    lambda: (gr.Group(visible=False), None),
-                    outputs=[feedback_box, shown],
+                    lambda: (gr.Group(visible=False), ""),
+                    outputs=[feedback_box, thanks],
                     api_visibility="private",
                     queue=False,
                     show_progress="hidden",
@@ -310,7 +318,7 @@ def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr
         if feedback is not None:
             model_name = f"{loaded.source}@{loaded.revision}" if loaded.revision else loaded.source
 
-            def on_send(last: tuple | None, chosen: str | None) -> tuple[gr.Group, str]:
+            def on_send(last: tuple | None, chosen: str | None, photo_now, sketch_now) -> tuple[gr.Group, str]:
                 if last is None:
                     raise gr.Error(
                         "Classify a photo first; then you can say what it really shows.", print_exception=False
@@ -320,6 +328,11 @@ def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr
                         f'Choose the right class first (or "{NONE_OF_THESE}"), then send.', print_exception=False
                     )
                 image, answer = last
+                # A click still queued when the image changed answers the old image: send nothing for the new one.
+                if not any(_same_image(image, now) for now in (photo_now, sketch_now)):
+                    raise gr.Error(
+                        "The image changed since it was answered: classify it, then send.", print_exception=False
+                    )
                 try:
                     record = feedback.keep(image, answer, chosen, model=model_name)
                 except FeedbackError as err:
@@ -332,7 +345,12 @@ def build_demo(loaded: LoadedModel, feedback: FeedbackStore | None = None) -> gr
                     ) from None
                 return gr.Group(visible=False), FEEDBACK_THANKS.format(id=record.id)
 
-            send.click(on_send, inputs=[shown, right_class], outputs=[feedback_box, thanks], api_visibility="private")
+            send.click(
+                on_send,
+                inputs=[shown, right_class, photo, sketch],
+                outputs=[feedback_box, thanks],
+                api_visibility="private",
+            )
         # The one public endpoint, and so the one MCP tool: a photo in, JSON out.
         tool_trigger, tool_answer = gr.Button(visible=False), gr.Textbox(visible=False)
         tool_trigger.click(classify_clothing_tool, inputs=photo, outputs=tool_answer, api_name="classify_clothing")
@@ -426,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--feedback-repo",
-        default=os.environ.get("FEEDBACK_REPO") or _file_text(FEEDBACK_REPO_FILE),
+        # FEEDBACK_REPO="" turns off the dataset that a Space bundle's feedback_repo.txt names.
+        default=os.environ["FEEDBACK_REPO"] if "FEEDBACK_REPO" in os.environ else _file_text(FEEDBACK_REPO_FILE),
         metavar="USER/NAME",
         help="also upload the feedback to this Hub dataset, created private, every --feedback-every minutes; "
         "needs HF_TOKEN with write access (default: $FEEDBACK_REPO, else feedback_repo.txt, else none)",
@@ -473,14 +492,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             feedback = FeedbackStore(
                 args.feedback or DEFAULT_FOLDER,
-                repo_id=args.feedback_repo,
+                repo_id=args.feedback_repo or None,
                 every=args.feedback_every,
                 max_bytes=int(args.feedback_max_mb * 2**20),
             )
         except FeedbackError as err:
             print(f"error: feedback cannot be kept: {err}", file=sys.stderr)
             return 1
-        print(f"Feedback is on: records are kept in {feedback.folder.resolve()}, then {feedback.where}", flush=True)
+        upload = f", and uploaded to the private dataset {feedback.repo_id}" if feedback.repo_id else ""
+        print(f"Feedback is on: records are kept in {feedback.folder.resolve()}{upload}", flush=True)
         if feedback.repo_id:
             # A Space stops its app with SIGTERM: exit cleanly, so that CommitScheduler's exit hook uploads
             # the records still waiting in the folder.

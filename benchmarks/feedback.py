@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,10 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def download(repo_id: str) -> Path:
-    """The dataset's files, downloaded into the Hub cache (private datasets need HF_TOKEN).
+def download(repo_id: str, into: Path) -> Path:
+    """The dataset's files, downloaded into `into` (private datasets need HF_TOKEN).
+
+    Not into the Hub cache: people's photos should not outlive the report on this machine.
 
     Raises:
         HubError: The dataset cannot be found or read.
@@ -153,7 +156,7 @@ def download(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, repo_type="dataset"))
+        return Path(snapshot_download(repo_id, repo_type="dataset", local_dir=into))
     except Exception as err:
         raise HubError(describe_error(err, repo_id, None, action="pull")) from err
 
@@ -170,18 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--first", type=int, default=FIRST, help=f"photos to look at first (default: {FIRST})")
     args = parser.parse_args(argv)
-    try:
-        folder = download(args.repo) if args.repo else args.folder
-        records = read_records(folder)
-        if not records:
-            raise FeedbackError(f"{args.repo or folder} holds no feedback records yet.")
-        if args.model:
-            seen, by = answered_by(records, load(args.model)), f"those of {args.model}, now"
-        else:
-            seen, by = as_answered(records), "those the app showed"
-    except (FeedbackError, HubError, ModelFolderError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="feedback-") as scratch:  # a dataset's photos, deleted afterwards
+        try:
+            folder = download(args.repo, Path(scratch)) if args.repo else args.folder
+            records = read_records(folder)
+            if not records:
+                raise FeedbackError(f"{args.repo or folder} holds no feedback records yet.")
+            if args.model:
+                seen, by = answered_by(records, load(args.model)), f"those of {args.model}, now"
+            else:
+                seen, by = as_answered(records), "those the app showed"
+        except (FeedbackError, HubError, ModelFolderError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     print(markdown(summarize(seen), args.repo or str(folder), by, args.first), end="")
     return 0
 

@@ -19,6 +19,7 @@ keeps the old ones.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
 import json
 import logging
@@ -38,7 +39,7 @@ from model.errors import HubError
 from model.files import atomic_path
 from model.hub_errors import describe_error
 from model.predict import Answer
-from model.preprocess import open_image, rgb_pixels
+from model.preprocess import ImageError, open_image, rgb_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,12 @@ JPEG_QUALITY = 90
 DEFAULT_MAX_MB = 500
 DEFAULT_EVERY_MINUTES = 5  # CommitScheduler's own default
 NONE_OF_THESE = "none of these ten"  # the choice for a garment of no Fashion-MNIST class (a hat)
-# The files a record may be made of; anything else in the folder (a temporary file) is not uploaded.
-RECORD_PATTERNS = ["*/*.jpg", "*/*.json"]
+# The files a record may be made of (MONTH/ID.jpg, MONTH/ID.json): nothing else in the folder is uploaded,
+# whatever folder the operator names.
+MONTH = "[0-9][0-9][0-9][0-9]-[0-9][0-9]"
+RECORD_PATTERNS = [f"{MONTH}/*.jpg", f"{MONTH}/*.json"]
+# How long start-up waits for the Hub before it goes on, uploading later (the client has no timeout of its own).
+CONNECT_WAIT_SECONDS = 30
 FULL = (
     "This app keeps no more feedback for now: its store is full. Your photo was not kept. "
     "Thank you for trying all the same."
@@ -105,7 +110,10 @@ class FeedbackStore:
             raise FeedbackError(f"cannot create the feedback folder {self.folder}: {err.strerror or err}") from None
         self.repo_id, self.every, self.max_bytes, self.token = repo_id, every, max_bytes, token
         self.scheduler: CommitScheduler | None = None
+        self.failure = ""  # why the dataset cannot be used (a refused token, a public dataset); then nothing is kept
+        self._retry: threading.Timer | None = None
         self._lock = threading.Lock()
+        _remove_half_records(self.folder)
         self.used = sum(path.stat().st_size for path in _record_files(self.folder))
         if repo_id:
             try:
@@ -117,13 +125,18 @@ class FeedbackStore:
                     f"Keeping feedback in the Hub dataset {repo_id} needs a token with write access to it: set "
                     "HF_TOKEN (on a Space, as a secret in its settings) or run `hf auth login`."
                 )
-            self._connect()
+            # A Hub that does not answer must not hold up the app: after a while, start-up goes on.
+            first = threading.Thread(target=self._connect, daemon=True)
+            first.start()
+            first.join(CONNECT_WAIT_SECONDS)
+            if self.failure:
+                raise FeedbackError(self.failure)
 
     @property
     def where(self) -> str:
         """Where records end up, in the words of the consent line."""
         if self.repo_id:
-            return f"the private Hugging Face dataset {self.repo_id}"
+            return f"a folder on this app's server and the private Hugging Face dataset {self.repo_id}"
         return "a folder on this app's server"
 
     def keep(self, image: str | Path | bytes | Image.Image, answer: Answer, chosen: str, *, model: str) -> Record:
@@ -132,11 +145,17 @@ class FeedbackStore:
         `model` names the model that answered: a folder, or REPO_ID@COMMIT.
 
         Raises:
-            FeedbackError: The store is full (FULL), or `chosen` names no class.
+            FeedbackError: The store is full (FULL), the dataset cannot be used, `chosen` names no class,
+                or the photo cannot be read any more.
         """
+        if self.failure:
+            raise FeedbackError(f"This app cannot keep feedback now; your photo was not kept. ({self.failure})")
         if chosen not in (*answer.probabilities, NONE_OF_THESE):
             raise FeedbackError(f"{chosen!r} is not one of the classes: pick one of the ten, or {NONE_OF_THESE!r}.")
-        photo = clean_photo(image)
+        try:
+            photo = clean_photo(image)
+        except ImageError as err:  # a server's upload cache is cleared after a day, say
+            raise FeedbackError(f"The photo cannot be read any more ({err}). Classify it again, then send.") from None
         now = datetime.now(timezone.utc)
         record_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         fields = {
@@ -177,34 +196,58 @@ class FeedbackStore:
         except Exception as err:
             raise HubError(describe_error(err, self.repo_id, None, action="upload feedback to")) from err
 
+    def close(self) -> None:
+        """Stop uploading and trying to connect (what is waiting stays in the folder)."""
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
     def _connect(self) -> None:
-        """Start the scheduler; if the Hub cannot be reached now, try again in `every` minutes."""
+        """Make sure the dataset exists and is private, then start the scheduler.
+
+        A refused token or a public dataset is a `failure` (fatal at start-up); a Hub that cannot be
+        reached is tried again in `every` minutes, the records waiting in the folder.
+        """
+        api = HfApi(token=self.token)
         try:
-            self.scheduler = CommitScheduler(
+            # Before the scheduler, whose first upload starts at once: never upload to a public dataset.
+            api.create_repo(self.repo_id, repo_type="dataset", private=True, exist_ok=True)
+            if not api.repo_info(self.repo_id, repo_type="dataset").private:
+                self.failure = (
+                    f"The dataset {self.repo_id} is public, but the consent line promises a private one: make it "
+                    "private in its settings on the Hub, or name another dataset."
+                )
+                logger.error("feedback: %s", self.failure)
+                return
+            scheduler = CommitScheduler(
                 repo_id=self.repo_id,
                 repo_type="dataset",
                 folder_path=self.folder,
                 every=self.every,
-                private=True,  # other people's photos: private unless the operator opens it on the Hub
                 token=self.token,
                 allow_patterns=RECORD_PATTERNS,
                 ignore_patterns=["*/.*"],  # a temporary file of model.files.atomic_path
             )
         except Exception as err:
+            message = describe_error(err, self.repo_id, None, action="create or open")
+            status = getattr(getattr(err, "response", None), "status_code", None)
+            if status in (401, 403):  # the token: trying again will not help
+                self.failure = message
+                logger.error("feedback: %s", message)
+                return
             logger.warning(
-                "feedback: %s Records wait in %s; trying again in %s minutes.",
-                describe_error(err, self.repo_id, None, action="create or open"),
-                self.folder,
-                self.every,
+                "feedback: %s Records wait in %s; trying again in %s minutes.", message, self.folder, self.every
             )
-            retry = threading.Timer(self.every * 60, self._connect)
-            retry.daemon = True
-            retry.start()
+            self._retry = threading.Timer(self.every * 60, self._connect)
+            self._retry.daemon = True
+            self._retry.start()
             return
+        self.scheduler = scheduler
         # The records uploaded before this start count toward the bound too (a Space's folder is emptied
         # at each restart, its dataset is not).
         try:
-            uploaded = HfApi(token=self.token).list_repo_tree(self.repo_id, repo_type="dataset", recursive=True)
+            uploaded = api.list_repo_tree(self.repo_id, repo_type="dataset", recursive=True)
             earlier = sum(
                 entry.size
                 for entry in uploaded
@@ -240,28 +283,31 @@ def delete_record(record_id: str, folder: str | Path = DEFAULT_FOLDER, repo_id: 
     """Delete a record from a feedback folder and, with `repo_id`, from that Hub dataset; what was deleted.
 
     Delete it in both places: the app's scheduler uploads every record of its folder again after a restart.
+    The folder first, so that a running app's next upload cannot bring it back to the Hub.
 
     Raises:
         FeedbackError: No record has that id, in the folder or the dataset.
         HubError: The Hub refused the deletion or could not be reached.
     """
     local = [path for path in _record_files(Path(folder)) if path.stem == record_id]
+    for path in local:
+        path.unlink()
     remote = []
     if repo_id:
         api = HfApi()
         try:
-            remote = [
-                name for name in api.list_repo_files(repo_id, repo_type="dataset") if Path(name).stem == record_id
-            ]
+            files = api.list_repo_files(repo_id, repo_type="dataset")
+            remote = [name for name in files if _is_record_file(name) and Path(name).stem == record_id]
             if remote:
                 api.delete_files(repo_id, remote, repo_type="dataset", commit_message=f"Delete feedback {record_id}")
         except Exception as err:
             raise HubError(describe_error(err, repo_id, None, action="delete from")) from err
     if not local and not remote:
         where = f"{folder}" + (f" or {repo_id}" if repo_id else "")
-        raise FeedbackError(f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d.")
-    for path in local:
-        path.unlink()
+        raise FeedbackError(
+            f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d. A record sent "
+            "in the last few minutes may not be on the Hub yet: the app uploads every few minutes (--feedback-every)."
+        )
     return [str(path) for path in local] + [f"{repo_id}: {name}" for name in remote]
 
 
@@ -274,26 +320,43 @@ def read_records(folder: str | Path) -> list[Record]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FeedbackError(f"{folder} is not a folder. Name the folder of `python app.py --feedback DIR`.")
-    return [_record(path) for path in sorted(folder.glob("*/*.json")) if path.with_suffix(".jpg").is_file()]
+    return [_record(path) for path in sorted(folder.glob(f"{MONTH}/*.json")) if path.with_suffix(".jpg").is_file()]
+
+
+def _remove_half_records(folder: Path) -> None:
+    """Delete what a killed app left: a photo whose JSON file was never written, and temporary files."""
+    for path in folder.glob(f"{MONTH}/*"):
+        if path.name.startswith(".") and ".tmp" in path.name:
+            path.unlink()
+        elif path.suffix == ".jpg" and not path.with_suffix(".json").is_file():
+            path.unlink()
 
 
 def _record_files(folder: Path) -> list[Path]:
-    return [path for path in folder.glob("*/*") if _is_record_file(path.relative_to(folder).as_posix())]
+    return [path for path in folder.glob(f"{MONTH}/*") if _is_record_file(path.relative_to(folder).as_posix())]
 
 
 def _is_record_file(path: str) -> bool:
-    """Whether `path`, relative to a feedback folder, is a record's photo or JSON file (not a temporary file)."""
+    """Whether `path`, relative to a feedback folder, is a record's photo or JSON file (MONTH/ID.jpg or .json)."""
     month, _, name = path.partition("/")
-    return "/" not in name and not name.startswith(".") and Path(name).suffix in (".jpg", ".json") and month != ""
+    return (
+        fnmatch.fnmatchcase(month, MONTH)
+        and "/" not in name
+        and not name.startswith(".")
+        and Path(name).suffix in (".jpg", ".json")
+    )
 
 
 def _record(path: Path) -> Record:
-    fields = json.loads(path.read_text(encoding="utf-8"))
-    return Record(
-        id=fields["id"],
-        photo=path.with_suffix(".jpg"),
-        **{name: fields[name] for name in ("chosen", "answer", "top_classes", "warning", "way", "model", "time")},
-    )
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        return Record(
+            id=fields["id"],
+            photo=path.with_suffix(".jpg"),
+            **{name: fields[name] for name in ("chosen", "answer", "top_classes", "warning", "way", "model", "time")},
+        )
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise FeedbackError(f"{path} is not a feedback record ({type(err).__name__}: {err}); move it away.") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,7 @@ def stores() -> Iterator[list[FeedbackStore]]:
     opened: list[FeedbackStore] = []
     yield opened
     for store in opened:
-        if store.scheduler is not None:
-            store.scheduler.stop()
+        store.close()
 
 
 def phone_jpeg_with_gps(path: Path) -> bytes:
@@ -80,6 +79,27 @@ def test_a_kept_photo_carries_no_metadata_and_at_most_1024_pixels_upright(tmp_pa
         assert trace not in kept
 
 
+def test_a_kept_png_loses_its_text_chunks_and_colour_profile(tmp_path, model):
+    from PIL import ImageCms, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Jane Doe")
+    info.add_itxt("Comment", "taken at 52.52N 13.41E", lang="en")
+    with Image.open(PHOTOS / "jacket-on-hanger.jpg") as photo:
+        buffer = io.BytesIO()
+        profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        photo.convert("RGB").save(buffer, "PNG", pnginfo=info, icc_profile=profile)
+    sent = buffer.getvalue()
+    assert b"Jane Doe" in sent
+
+    record = FeedbackStore(tmp_path).keep(sent, classify(sent, model), "Coat", model="m")
+
+    kept = record.photo.read_bytes()
+    with Image.open(record.photo) as photo:
+        assert "icc_profile" not in photo.info and "exif" not in photo.info
+    assert b"Jane Doe" not in kept and b"52.52N" not in kept and b"ICC_PROFILE" not in kept
+
+
 def test_a_record_holds_the_answer_shown_the_class_chosen_and_nothing_about_the_person(tmp_path, model):
     photo = PHOTOS / "pair-of-shoes.jpg"
     answer = classify(photo, model)
@@ -97,8 +117,8 @@ def test_a_record_holds_the_answer_shown_the_class_chosen_and_nothing_about_the_
     assert read_records(tmp_path) == [record]
 
 
-def test_the_kept_photo_gets_the_same_answer_as_the_photo_sent(tmp_path, model):
-    photo = PHOTOS / "pair-of-shoes.jpg"
+def test_the_kept_photo_gets_the_same_answer_as_the_large_photo_sent(tmp_path, model):
+    photo = phone_jpeg_with_gps(PHOTOS / "pair-of-shoes.jpg")  # 3000 pixels: decoded reduced, then resized
     answer = classify(photo, model)
 
     record = FeedbackStore(tmp_path).keep(photo, answer, "Sneaker", model="model/pretrained")
@@ -106,6 +126,25 @@ def test_the_kept_photo_gets_the_same_answer_as_the_photo_sent(tmp_path, model):
     again = classify(record.photo, model)
     assert again.answer == answer.answer
     assert abs(max(again.probabilities.values()) - max(answer.probabilities.values())) < 0.05
+
+
+def test_a_photo_that_is_gone_is_refused_with_a_message(tmp_path, model):
+    answer = classify(PHOTOS / "pair-of-shoes.jpg", model)
+    with pytest.raises(FeedbackError, match="cannot be read any more"):
+        FeedbackStore(tmp_path / "feedback").keep(tmp_path / "cleared-from-the-cache.jpg", answer, "Sneaker", model="m")
+
+
+def test_half_a_record_left_by_a_killed_app_is_removed_when_the_store_opens(tmp_path, model):
+    photo = PHOTOS / "pair-of-shoes.jpg"
+    record = FeedbackStore(tmp_path).keep(photo, classify(photo, model), "Sneaker", model="m")
+    orphan = record.photo.with_name("20261203T000000Z-deadbeef.jpg")
+    orphan.write_bytes(record.photo.read_bytes())  # its JSON file was never written
+
+    store = FeedbackStore(tmp_path)
+
+    assert not orphan.exists()
+    assert read_records(tmp_path) == [record]
+    assert store.used == record.photo.stat().st_size + record.photo.with_suffix(".json").stat().st_size
 
 
 def test_a_choice_that_is_no_class_is_refused(tmp_path, model):
@@ -155,6 +194,10 @@ def test_with_a_dataset_repo_the_record_arrives_on_the_hub_in_a_commit(
     tmp_path, model, hub_server, monkeypatch, stores
 ):
     monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    # The operator's own files in the folder are not records: they are never uploaded.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "secret.json").write_text("{}")
+    (tmp_path / "config.json").write_text("{}")
     store = FeedbackStore(tmp_path, repo_id=REPO, every=60)
     stores.append(store)
     photo = PHOTOS / "pair-of-shoes.jpg"
@@ -168,7 +211,31 @@ def test_with_a_dataset_repo_the_record_arrives_on_the_hub_in_a_commit(
     files = _dataset_files(hub_server)
     assert files[f"{month}/{record.id}.jpg"] == record.photo.read_bytes()
     assert json.loads(files[f"{month}/{record.id}.json"])["chosen"] == "Sneaker"
+    assert set(files) - {".gitattributes"} == {f"{month}/{record.id}.jpg", f"{month}/{record.id}.json"}
     assert dataset.history()[0].title == "Scheduled Commit"
+
+
+@pytest.mark.slow
+def test_a_public_dataset_is_refused_at_start_and_nothing_is_uploaded(tmp_path, model, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo(REPO, repo_type="dataset", private=False)
+    photo = PHOTOS / "pair-of-shoes.jpg"
+    FeedbackStore(tmp_path).keep(photo, classify(photo, model), "Sneaker", model="m")  # kept before, locally
+
+    with pytest.raises(FeedbackError, match="is public"):
+        FeedbackStore(tmp_path, repo_id=REPO, every=60)
+
+    assert set(_dataset_files(hub_server)) <= {".gitattributes"}
+
+
+@pytest.mark.slow
+def test_a_refused_token_stops_the_start_with_the_reason(tmp_path, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_token_the_hub_knows")
+
+    with pytest.raises(FeedbackError, match="refused the token"):
+        FeedbackStore(tmp_path, repo_id=REPO, every=60)
 
 
 @pytest.mark.slow
@@ -315,6 +382,13 @@ def test_the_report_answers_the_photos_again_with_another_model(feedback_folder,
     expected = classify(PHOTOS / "pair-of-shoes.jpg", model)
     assert {s.answer for s in again} == {expected.answer}, "every record holds that one photo"
     assert again[0].top == [c["label"] for c in expected.top_classes()]
+
+
+def test_the_report_names_a_file_that_is_no_record(feedback_folder, capsys):
+    (feedback_folder / "2026-12" / "a.json").write_text('{"id": "a"}')
+
+    assert report.main([str(feedback_folder)]) == 1
+    assert "a.json is not a feedback record" in capsys.readouterr().err
 
 
 def test_the_report_on_an_empty_folder_says_so(tmp_path, capsys):
