@@ -124,6 +124,27 @@ def test_a_correction_in_the_browser_lands_as_one_record_in_the_folder(browser, 
 
 
 @pytest.mark.slow
+def test_the_control_hides_when_the_image_changes_until_the_new_one_is_answered(browser, feedback_app):
+    url, _ = feedback_app
+    page = browser.new_page()
+    try:
+        classify_in(page, url, PHOTO)
+        box = page.locator("#feedback").first
+        box.wait_for(state="visible")
+        page.locator("input[type=file]").first.set_input_files(NEXT_PHOTO)
+        box.wait_for(state="hidden")
+        hidden_on_change = not box.is_visible()
+        page.get_by_role("button", name="Classify", exact=True).click()
+        box.wait_for(state="visible")
+        shown_again = box.is_visible()
+    finally:
+        page.close()
+
+    assert hidden_on_change, "no feedback on an image that was not answered"
+    assert shown_again
+
+
+@pytest.mark.slow
 def test_a_full_store_refuses_in_the_browser_with_the_message_and_loses_nothing(browser, tmp_path):
     old = tmp_path / "2026-11"
     old.mkdir()
