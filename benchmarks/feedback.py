@@ -92,10 +92,10 @@ def summarize(seen: list[Seen]) -> dict:
     }
 
 
-def look_first(seen: list[Seen], n: int | None = None) -> list[Seen]:
+def look_first(seen: list[Seen]) -> list[Seen]:
     """Wrong answers, the most confident first: where the model is surest and wrong, something is to learn."""
     wrong = [s for s in seen if s.answer not in (s.record.chosen, UNSURE)]
-    return sorted(wrong, key=lambda s: s.confidence, reverse=True)[:n]
+    return sorted(wrong, key=lambda s: s.confidence, reverse=True)
 
 
 def markdown(found: dict, source: str, answered_by_what: str, first: int = FIRST) -> str:

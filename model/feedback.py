@@ -19,6 +19,7 @@ keeps the old ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import io
 import json
@@ -27,7 +28,6 @@ import secrets
 import sys
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from huggingface_hub.utils import validate_repo_id
 from PIL import Image
 
 from model.errors import HubError
-from model.files import atomic_path
+from model.files import atomic_path, remove_stale_temporaries
 from model.hub_errors import describe_error
 from model.predict import Answer
 from model.preprocess import ImageError, open_image, rgb_pixels
@@ -67,7 +67,7 @@ class FeedbackError(RuntimeError):
     """A record cannot be kept (the store is full, the photo unreadable) or found; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Record:
     """One piece of feedback as kept: its id, its photo's path and what its JSON file says."""
 
@@ -80,6 +80,10 @@ class Record:
     way: str
     model: str
     time: str
+
+
+# What a record's JSON file holds: every field of Record but the photo's path.
+_FIELDS = tuple(field.name for field in dataclasses.fields(Record) if field.name != "photo")
 
 
 class FeedbackStore:
@@ -181,7 +185,7 @@ class FeedbackStore:
             with atomic_path(month / f"{record_id}.json") as tmp:
                 tmp.write_text(text, encoding="utf-8")
             self.used += size
-        return _record(month / f"{record_id}.json")
+        return Record(photo=month / f"{record_id}.jpg", **fields)
 
     def upload_now(self) -> None:
         """Upload what is waiting, now, and wait for it (on exit, say).
@@ -324,12 +328,12 @@ def read_records(folder: str | Path) -> list[Record]:
 
 
 def _remove_half_records(folder: Path) -> None:
-    """Delete what a killed app left: a photo whose JSON file was never written, and temporary files."""
-    for path in folder.glob(f"{MONTH}/*"):
-        if path.name.startswith(".") and ".tmp" in path.name:
-            path.unlink()
-        elif path.suffix == ".jpg" and not path.with_suffix(".json").is_file():
-            path.unlink()
+    """Delete what a killed app left: temporary files, and a photo whose JSON file was never written."""
+    for month in folder.glob(MONTH):
+        remove_stale_temporaries(month)
+        for photo in month.glob("*.jpg"):
+            if not photo.with_suffix(".json").is_file():
+                photo.unlink()
 
 
 def _record_files(folder: Path) -> list[Path]:
@@ -350,11 +354,7 @@ def _is_record_file(path: str) -> bool:
 def _record(path: Path) -> Record:
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
-        return Record(
-            id=fields["id"],
-            photo=path.with_suffix(".jpg"),
-            **{name: fields[name] for name in ("chosen", "answer", "top_classes", "warning", "way", "model", "time")},
-        )
+        return Record(photo=path.with_suffix(".jpg"), **{name: fields[name] for name in _FIELDS})
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise FeedbackError(f"{path} is not a feedback record ({type(err).__name__}: {err}); move it away.") from None
 
