@@ -308,10 +308,13 @@ def delete_record(record_id: str, folder: str | Path = DEFAULT_FOLDER, repo_id: 
             raise HubError(describe_error(err, repo_id, None, action="delete from")) from err
     if not local and not remote:
         where = f"{folder}" + (f" or {repo_id}" if repo_id else "")
-        raise FeedbackError(
-            f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d. A record sent "
-            "in the last few minutes may not be on the Hub yet: the app uploads every few minutes (--feedback-every)."
+        lag = (
+            " A record sent in the last few minutes may not be on the Hub yet: the app uploads every few minutes "
+            "(--feedback-every)."
+            if repo_id
+            else ""
         )
+        raise FeedbackError(f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d.{lag}")
     return [str(path) for path in local] + [f"{repo_id}: {name}" for name in remote]
 
 
