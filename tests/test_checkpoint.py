@@ -7,6 +7,7 @@ import torch
 
 from model.tinyvgg import TinyVGG
 from model.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.training.engine import weight_average
 
 RECIPE = {"epochs": 2, "lr": 0.1, "seed": 0}
 
@@ -15,10 +16,12 @@ def parts(seed: int) -> dict:
     torch.manual_seed(seed)
     model = TinyVGG(hidden_units=4)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    return dict(model=model, optimizer=optimizer, scheduler=None)
+    averaged = weight_average(model, decay=0.99)
+    averaged.update_parameters(model)
+    return dict(model=model, optimizer=optimizer, scheduler=None, averaged=averaged)
 
 
-def test_a_checkpoint_restores_the_weights_and_the_progress(tmp_path):
+def test_a_checkpoint_restores_the_weights_their_average_and_the_progress(tmp_path):
     saved = parts(seed=0)
     progress = {"epoch_state": {"epoch": 2, "step": 5}, "history": [{"epoch": 1}]}
     save_checkpoint(tmp_path / "c.pt", **saved, progress=progress, recipe=RECIPE, world_size=1)
@@ -27,8 +30,9 @@ def test_a_checkpoint_restores_the_weights_and_the_progress(tmp_path):
     loaded = load_checkpoint(tmp_path / "c.pt", **restored, recipe=RECIPE, world_size=1)
 
     assert loaded == progress
-    for name, tensor in saved["model"].state_dict().items():
-        assert torch.equal(restored["model"].state_dict()[name], tensor), name
+    for part in ("model", "averaged"):
+        for name, tensor in saved[part].state_dict().items():
+            assert torch.equal(restored[part].state_dict()[name], tensor), (part, name)
 
 
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path):

@@ -10,7 +10,7 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, erase_share, label_smoothing) at the values that make exactly those runs.
+# added since (spin_share, erase_share, label_smoothing, ema_decay) at the values that make exactly those runs.
 RECIPES = {
     "notebook": dict(
         epochs=3,
@@ -31,6 +31,7 @@ RECIPES = {
         spin_share=0.5,
         erase_share=0.0,
         label_smoothing=0.0,
+        ema_decay=0.0,
         precision="fp32",
         val_size=0,
     ),
@@ -53,6 +54,7 @@ RECIPES = {
         spin_share=0.5,
         erase_share=0.0,
         label_smoothing=0.0,
+        ema_decay=0.0,
         precision="auto",
         val_size=0,
     ),
@@ -75,6 +77,7 @@ RECIPES = {
         spin_share=0.5,
         erase_share=0.0,
         label_smoothing=0.0,
+        ema_decay=0.0,
         precision="auto",
         val_size=5000,
     ),

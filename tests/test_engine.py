@@ -13,7 +13,15 @@ from model.tinyvgg import TinyVGG
 from model.training.augment import flip_and_shift
 from model.training.config import TrainConfig
 from model.training.device import native_bf16, precision_dtype, resolve_precision, select_device
-from model.training.engine import EpochState, augmentation, evaluate, make_optimizer, train_one_epoch
+from model.training.engine import (
+    EpochState,
+    augmentation,
+    build_model,
+    evaluate,
+    fit,
+    make_optimizer,
+    train_one_epoch,
+)
 
 
 def test_inputs_are_scaled_to_the_unit_interval_with_a_channel_axis():
@@ -86,6 +94,50 @@ def test_one_epoch_on_real_images_lowers_the_loss(fashion_mnist):
     # Measured: 2.30 -> 0.68 to 0.75 and 71% to 74% over three seeds; chance is 2.30 and 10%.
     assert after.loss < before.loss - 1.0
     assert after.accuracy > 0.4
+
+
+def _one_step_epochs(fashion_mnist, tmp_path: Path, epochs: int, ema_decay: float):
+    """A run of `epochs` single-step epochs at a constant learning rate; its weights and history."""
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=64,
+        schedule="constant",
+        hidden_units=[4, 4],
+        augment="none",
+        precision="fp32",
+        val_size=0,
+        ema_decay=ema_decay,
+        output_dir=str(tmp_path / f"{epochs}-{ema_decay}"),
+    ).resolve()
+    train = fashion_mnist.train_images[:64], fashion_mnist.train_labels[:64]
+    test = fashion_mnist.test_images[:200], fashion_mnist.test_labels[:200]
+    torch.manual_seed(0)
+    model = build_model(config, [str(i) for i in range(10)])
+    result = fit(model, train, test, config, Path(config.output_dir), log=lambda _: None)
+    return model, result.history, test
+
+
+def test_the_kept_weights_are_the_moving_average_of_the_weights_after_each_step(fashion_mnist, tmp_path):
+    # With one step per epoch and a constant rate, the k-epoch run without an average ends on the
+    # weights after step k: the three steps the 3-epoch run with an average takes in.
+    steps = [_one_step_epochs(fashion_mnist, tmp_path, k, 0.0)[0].state_dict() for k in (1, 2, 3)]
+    decay = 0.6
+    expected = {name: tensor.clone() for name, tensor in steps[0].items()}
+    for weights in steps[1:]:
+        for name, tensor in expected.items():
+            if tensor.is_floating_point():
+                tensor.mul_(decay).add_(weights[name], alpha=1 - decay)
+
+    averaged, history, test = _one_step_epochs(fashion_mnist, tmp_path, 3, decay)
+
+    kept = averaged.state_dict()
+    floats = [name for name, tensor in expected.items() if tensor.is_floating_point()]
+    assert any("running_var" in name for name in floats), "the BatchNorm statistics are averaged too"
+    for name in floats:
+        torch.testing.assert_close(kept[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(kept["classifier.1.weight"], steps[2]["classifier.1.weight"])
+    # What each epoch reports is the average's accuracy, the model that is saved.
+    assert history[-1]["test_accuracy"] == evaluate(averaged, *test).accuracy
 
 
 @pytest.mark.slow

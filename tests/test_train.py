@@ -263,7 +263,8 @@ def _run(args: list[str]) -> subprocess.Popen:
     )
 
 
-RESUME_RUN = [*SMALL, "--epochs", "3", "--no-progress", "--seed", "7"]
+# With a moving average of the weights, which the checkpoint must carry too.
+RESUME_RUN = [*SMALL, "--epochs", "3", "--no-progress", "--seed", "7", "--ema-decay", "0.99"]
 
 
 @pytest.fixture(scope="module")

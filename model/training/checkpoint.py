@@ -27,6 +27,7 @@ def save_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    averaged: nn.Module | None = None,
     progress: dict[str, Any],
     recipe: dict[str, Any],
     world_size: int,
@@ -34,6 +35,7 @@ def save_checkpoint(
     """Write the checkpoint atomically: a kill at any moment leaves the previous one whole.
 
     Args:
+        averaged: The moving average of the weights (`--ema-decay`), if the run keeps one.
         progress: Where the run stands (the epoch state, history and totals), as plain values.
         recipe: The fields that define the run's result (`TrainConfig.recipe()`).
         world_size: How many processes train together.
@@ -42,6 +44,7 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "averaged": averaged.state_dict() if averaged is not None else None,
         "torch_rng_state": torch.get_rng_state(),
         "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "progress": progress,
@@ -58,10 +61,11 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    averaged: nn.Module | None = None,
     recipe: dict[str, Any],
     world_size: int,
 ) -> dict[str, Any]:
-    """Restore the model, optimizer, scheduler and generators from `path`; return the saved progress.
+    """Restore the model, optimizer, scheduler, weight average and generators from `path`; return the saved progress.
 
     Raises:
         CheckpointError: The file is missing or unreadable, or was written by another recipe
@@ -98,6 +102,8 @@ def load_checkpoint(
     optimizer.load_state_dict(checkpoint["optimizer"])
     if scheduler is not None:
         scheduler.load_state_dict(checkpoint["scheduler"])
+    if averaged is not None:
+        averaged.load_state_dict(checkpoint["averaged"])
     torch.set_rng_state(checkpoint["torch_rng_state"])
     if checkpoint["cuda_rng_state"]:
         torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])

@@ -145,6 +145,12 @@ class TrainConfig:
         "with --augment flip-shift or photo, the share of each batch that loses a random rectangle (random erasing)",
     )
     label_smoothing: float | None = from_preset(0.0, "label smoothing of the training loss (0: none)")
+    ema_decay: float | None = from_preset(
+        0.0,
+        "keep an exponential moving average of the weights and BatchNorm statistics, updated after every step "
+        "with this decay, and evaluate and save it instead of the last weights (0: off; 0.999 averages over "
+        "about the last 1,000 steps)",
+    )
     precision: str | None = from_preset(
         "auto",
         "bf16: bfloat16 autocast for the forward and backward passes (the weights stay fp32), about 1.7x "
@@ -230,6 +236,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 problems.append(f"{flag(name)} must be in [0, 1], got {value}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            problems.append(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if problems:
             raise ValueError("; ".join(problems))
 

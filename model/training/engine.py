@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from model import artifacts
@@ -83,6 +84,13 @@ def augmentation(config: TrainConfig) -> dict[str, str | float]:
     )
 
 
+def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
+    """The moving average of `model`'s weights and BatchNorm statistics that `--ema-decay` keeps; None for 0."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 class TrainingInterrupted(Exception):
     """SIGINT or SIGTERM arrived; the state was saved to `checkpoint`."""
 
@@ -103,6 +111,7 @@ def train_one_epoch(
     state: EpochState,
     seed: int,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    averaged: AveragedModel | None = None,
     augment: str,
     photo_share: float,
     top_view_share: float,
@@ -126,6 +135,7 @@ def train_one_epoch(
     the global batch. Returns the updated state; `state.step` is short of the
     batch count only if `should_stop()` said so. With `autocast_dtype` the forward
     pass and the loss run under autocast in that dtype; the weights stay fp32.
+    `averaged`, if given, takes in the weights after every step.
     `on_pace(seconds_per_step, step)` is called once, early in the call, so the
     caller can tell how long the run will take.
     """
@@ -161,6 +171,8 @@ def train_one_epoch(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
 
         state.step = step + 1
         loss_sum += loss.detach() * len(y)
@@ -275,9 +287,17 @@ def fit(
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     precision = precision_dtype(config.precision_used or config.precision, device)
     torch.manual_seed(config.seed)
+    averaged = weight_average(model, config.ema_decay)
+    # The weights that are evaluated after every epoch and returned: the average, where one is kept.
+    kept = averaged.module if averaged is not None else model
     # What a checkpoint saves and restores, and what it must match.
     parts = dict(
-        model=model, optimizer=optimizer, scheduler=scheduler, recipe=config.recipe(), world_size=group.world_size
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        averaged=averaged,
+        recipe=config.recipe(),
+        world_size=group.world_size,
     )
 
     result = FitResult()
@@ -287,6 +307,7 @@ def fit(
         state = EpochState(**progress["epoch_state"])
         result = FitResult(progress["history"], progress["train_seconds"], progress["train_images"])
         model.to(memory_format=memory_format)
+        kept.to(memory_format=memory_format)
         if not group.is_main:  # the saved running sums are the whole group's: count them once
             state.loss_sum, state.correct, state.seen = 0.0, 0, 0
         if state.epoch > config.epochs:
@@ -319,6 +340,7 @@ def fit(
                 state=state,
                 seed=config.seed,
                 scheduler=scheduler,
+                averaged=averaged,
                 **augmentation(config),
                 memory_format=memory_format,
                 autocast_dtype=precision,
@@ -336,11 +358,11 @@ def fit(
             result.train_images += int(seen)
             record = {"epoch": state.epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
             # Evaluate (and save) the model rank 0 holds, on every process.
-            group.share_buffers(model)
+            group.share_buffers(kept)
             if val is not None and len(val[0]):
-                loss, accuracy = _evaluate_group(model, *val, group, memory_format)
+                loss, accuracy = _evaluate_group(kept, *val, group, memory_format)
                 record |= {"val_loss": loss, "val_accuracy": accuracy}
-            loss, accuracy = _evaluate_group(model, test_images, test_labels, group, memory_format)
+            loss, accuracy = _evaluate_group(kept, test_images, test_labels, group, memory_format)
             record |= {
                 "test_loss": loss,
                 "test_accuracy": accuracy,
@@ -359,6 +381,8 @@ def fit(
             if stop() and state.epoch <= config.epochs:
                 raise TrainingInterrupted(received() or signal.SIGTERM, checkpoint_path, state.epoch)
 
+    if averaged is not None:
+        model.load_state_dict(averaged.module.state_dict())
     model.to(memory_format=torch.contiguous_format)
     return result
 
