@@ -47,3 +47,16 @@ def test_resuming_with_another_recipe_names_what_differs(tmp_path):
 
     with pytest.raises(CheckpointError, match=r"different recipe \(lr: now 0.05, checkpoint 0.1\)"):
         load_checkpoint(tmp_path / "c.pt", **parts(seed=1), recipe={**RECIPE, "lr": 0.05}, world_size=1)
+
+
+def test_a_checkpoint_from_before_an_option_resumes_only_with_the_value_it_was_trained_with(tmp_path):
+    # As train.py wrote it before --ema-decay existed: no such recipe key and no average.
+    save_checkpoint(tmp_path / "c.pt", **{**parts(seed=0), "averaged": None}, progress={}, recipe=RECIPE, world_size=1)
+    checkpoint = torch.load(tmp_path / "c.pt", weights_only=True)
+    del checkpoint["averaged"]
+    torch.save(checkpoint, tmp_path / "c.pt")
+
+    restored = {**parts(seed=1), "averaged": None}
+    assert load_checkpoint(tmp_path / "c.pt", **restored, recipe={**RECIPE, "ema_decay": 0.0}, world_size=1) == {}
+    with pytest.raises(CheckpointError, match=r"different recipe \(ema_decay: now 0.99, checkpoint 0.0\)"):
+        load_checkpoint(tmp_path / "c.pt", **parts(seed=1), recipe={**RECIPE, "ema_decay": 0.99}, world_size=1)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from model.files import atomic_path
+from model.training.config import BEFORE_THE_OPTION
 
 
 class CheckpointError(RuntimeError):
@@ -79,11 +80,9 @@ def load_checkpoint(
         raise CheckpointError(f"{path} cannot be read ({err}); delete it and start again without --resume") from err
     if "progress" not in checkpoint:
         raise CheckpointError(f"{path} was written by an older version of train.py; start again without --resume")
-    different = {
-        key: (value, checkpoint["recipe"].get(key))
-        for key, value in recipe.items()
-        if checkpoint["recipe"].get(key) != value
-    }
+    # A checkpoint from before an option existed was trained with what that option now calls BEFORE_THE_OPTION.
+    saved = BEFORE_THE_OPTION | checkpoint["recipe"]
+    different = {key: (value, saved.get(key)) for key, value in recipe.items() if saved.get(key) != value}
     if different:
         described = ", ".join(f"{k}: now {now!r}, checkpoint {then!r}" for k, (now, then) in different.items())
         raise CheckpointError(
@@ -102,7 +101,7 @@ def load_checkpoint(
     optimizer.load_state_dict(checkpoint["optimizer"])
     if scheduler is not None:
         scheduler.load_state_dict(checkpoint["scheduler"])
-    if averaged is not None:
+    if averaged is not None:  # the recipe check above made sure that the run kept one
         averaged.load_state_dict(checkpoint["averaged"])
     torch.set_rng_state(checkpoint["torch_rng_state"])
     if checkpoint["cuda_rng_state"]:

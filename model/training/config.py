@@ -23,10 +23,18 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# What `--augment photo` makes of a photo-like image, besides how many images it takes (`photo_share`),
-# and each one's value in runs from before it was an option (what `python -m model.publishing.recalibrate` redoes).
+# What `--augment photo` makes of a photo-like image, besides how many images it takes (`photo_share`).
 PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share")
-BEFORE_THE_OPTION = {"top_view_share": 0.0, "style_share": 0.0, "spin_share": 0.5}
+# The value of each option added to the recipe since, in the runs from before it existed: what
+# `python -m model.publishing.recalibrate` redoes, and what a checkpoint without it was trained with.
+BEFORE_THE_OPTION = {
+    "top_view_share": 0.0,
+    "style_share": 0.0,
+    "spin_share": 0.5,
+    "erase_share": 0.0,
+    "label_smoothing": 0.0,
+    "ema_decay": 0.0,
+}
 
 # With --limit-train and no --val-size, at most this share of the limited training set is held out.
 VAL_SHARE_OF_LIMIT = 0.1
