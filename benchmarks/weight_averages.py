@@ -38,7 +38,7 @@ from model.metrics import read_metrics, write_metrics
 from model.publishing.recalibrate import calibrate_folder
 from model.tinyvgg import TinyVGG
 from model.training.config import TrainConfig
-from model.training.data import load_fashion_mnist, split
+from model.training.data import DataError, Split, load_fashion_mnist, split
 from model.training.engine import evaluate, weight_average
 from model.training.report import per_class_scores
 
@@ -46,10 +46,8 @@ from model.training.report import per_class_scores
 class Averages:
     """The averages of one run, fed by PyTorch's global hooks: no change to train.py or the engine."""
 
-    def __init__(self, decays: list[float], last_epochs: list[int], config: TrainConfig) -> None:
-        self.decays, self.last_epochs, self.config = decays, last_epochs, config
-        train_images = (config.limit_train or 60_000) - config.val_size
-        self.steps_per_epoch = math.ceil(train_images / config.batch_size)
+    def __init__(self, decays: list[float], last_epochs: list[int], epochs: int, steps_per_epoch: int) -> None:
+        self.decays, self.last_epochs, self.epochs, self.steps_per_epoch = decays, last_epochs, epochs, steps_per_epoch
         self.model: nn.Module | None = None
         self.averages: dict[str, tuple[AveragedModel, int]] = {}  # name -> (average, first step it takes in)
         self.steps = 0
@@ -61,7 +59,7 @@ class Averages:
             for decay in self.decays:
                 self.averages[f"ema{decay}"] = (weight_average(module, decay), 0)
             for k in self.last_epochs:
-                first = (self.config.epochs - k) * self.steps_per_epoch
+                first = (self.epochs - k) * self.steps_per_epoch
                 self.averages[f"last{k}"] = (AveragedModel(module, use_buffers=True), first)
 
     def take_in(self, optimizer: torch.optim.Optimizer, _args: tuple, _kwargs: dict) -> None:
@@ -74,8 +72,10 @@ class Averages:
         self.steps += 1
 
 
-def write_average(run: Path, name: str, average: AveragedModel, config: TrainConfig, command: str) -> Path:
-    """A copy of the run folder with `average`'s weights, calibrated and measured again: RUN-NAME."""
+def write_average(
+    run: Path, name: str, average: AveragedModel, test: Split, data_dir: str | None, command: str
+) -> Path:
+    """A copy of the run folder with `average`'s weights, calibrated (on `data_dir`'s images) and measured again."""
     folder = run.with_name(f"{run.name}-{name}")
     shutil.rmtree(folder, ignore_errors=True)
     leave_out = shutil.ignore_patterns(artifacts.CHECKPOINT, "tensorboard", *artifacts.STALE_AFTER_TRAINING)
@@ -83,10 +83,8 @@ def write_average(run: Path, name: str, average: AveragedModel, config: TrainCon
     model = load_folder(folder)
     model.load_state_dict(average.module.state_dict())
     model.save_pretrained(folder)
-    calibrate_folder(folder)  # the temperature and the warning's threshold, for these weights
+    calibrate_folder(folder, data_dir)  # the temperature and the warning's threshold, for these weights
     model = load_folder(folder)
-    data = load_fashion_mnist(config.data_dir)
-    _, _, test = split(data, config.limit_train, config.limit_test, config.val_size, config.seed)
     scored = evaluate(model, *test)
     metrics = read_metrics(folder) | {
         "test_accuracy": scored.accuracy,
@@ -117,7 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 < d < 1 for d in args.decays) or any(not 0 < k <= config.epochs for k in args.last_epochs):
         parser.error(f"decays must be in (0, 1) and last epochs in 1..{config.epochs}")
 
-    averages = Averages(args.decays, args.last_epochs, config)
+    # The run's own split, as train.py makes it: its training images set the steps per epoch.
+    try:
+        data = load_fashion_mnist(config.data_dir)
+        train_split, _, test = split(data, config.limit_train, config.limit_test, config.val_size, config.seed)
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    steps_per_epoch = math.ceil(len(train_split[0]) / config.batch_size)
+    averages = Averages(args.decays, args.last_epochs, config.epochs, steps_per_epoch)
     hooks = [register_module_forward_pre_hook(averages.capture), register_optimizer_step_post_hook(averages.take_in)]
     try:
         status = train.main(flags)
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     this = shlex.join(["python", "benchmarks/weight_averages.py", *argv])
     for name, (average, _) in averages.averages.items():
-        folder = write_average(args.output_dir, name, average, config, this)
+        folder = write_average(args.output_dir, name, average, test, config.data_dir, this)
         print(f"{folder}: test accuracy {read_metrics(folder)['test_accuracy']:.2%}")
     return 0
 
