@@ -7,12 +7,16 @@ import torch
 
 from model.preprocess import to_inputs
 from model.training.augment import (
+    ANKLE_BOOT,
     FOOTWEAR,
+    SANDAL,
+    SNEAKER,
     augmented,
     flip_and_shift,
     photo_like,
     random_convolution,
     random_erasing,
+    top_view,
 )
 from model.training.config import PHOTO_LIKE_SHARES, PRESETS
 
@@ -163,6 +167,53 @@ def test_a_top_view_of_a_side_view_shoe_is_an_upright_oval():
     )
 
     assert float((_axis_degrees(seen) > 60).float().mean()) > 0.3, "soles run toe to heel, up the frame"
+
+
+@pytest.fixture(scope="module")
+def shoes(fashion_mnist) -> torch.Tensor:
+    """64 real side views of shoes, whatever their class: their top views get the class they are told."""
+    footwear = torch.isin(fashion_mnist.train_labels, torch.tensor(FOOTWEAR))
+    return to_inputs(fashion_mnist.train_images[footwear][:64])
+
+
+def _seen_from_above(shoes: torch.Tensor, label: int, detail: float) -> torch.Tensor:
+    # One seed for every class: the same soles, pairs and shading, drawn as each class.
+    return top_view(shoes, torch.Generator().manual_seed(0), torch.full((len(shoes),), label), detail)[:, 0]
+
+
+def test_plain_top_views_are_the_same_oval_whatever_the_class(shoes):
+    as_sandals, as_boots = (_seen_from_above(shoes, label, detail=0.0) for label in (SANDAL, ANKLE_BOOT))
+
+    assert torch.equal(as_sandals, as_boots), "with no detail a sandal and a boot look alike from above"
+    assert torch.equal(as_sandals, top_view(shoes, torch.Generator().manual_seed(0))[:, 0]), "labels are not needed"
+    with pytest.raises(ValueError, match="labels"):
+        top_view(shoes, torch.Generator().manual_seed(0), detail=0.5)
+
+
+def test_top_views_by_class_show_what_tells_the_classes_apart(shoes):
+    plain = _seen_from_above(shoes, SNEAKER, detail=0.0)
+    sandal, sneaker, boot = (_seen_from_above(shoes, label, detail=1.0) for label in (SANDAL, SNEAKER, ANKLE_BOOT))
+    sole = plain > 0
+
+    for view in (sandal, sneaker, boot):
+        assert torch.equal(view > 0, sole), "the same sole outline for every class; only its surface differs"
+    # Where nothing is drawn the texture is the plain oval's, so the ratio to it is the class's surface.
+    ratio = torch.where(sole, sandal / plain.clamp(min=1e-6), torch.ones_like(plain))
+    dark = (ratio < 0.8) & sole
+    for one in range(len(shoes)):
+        assert 0.4 < float(dark[one].sum() / sole[one].sum()) < 0.97, "a sandal's footbed shows between its straps"
+    # A boot's shaft opening is far larger and darker than a sneaker's opening at the heel.
+    median = plain[sole].median()
+    dark_share = {
+        name: float(((view < 0.5 * median) & sole).sum() / sole.sum())
+        for name, view in (("plain", plain), ("sneaker", sneaker), ("boot", boot))
+    }
+    assert dark_share["boot"] > 1.5 * max(dark_share["sneaker"], dark_share["plain"]), dark_share
+    # A sneaker's laces run down the middle of its upper, from the toe cap to the opening (toes point up).
+    laces = sneaker != plain
+    rows = laces.nonzero()[:, 1]
+    assert len(rows) > 0 and int(rows.max()) <= 14, "laces only on the front half, nothing else changed"
+    assert bool(laces.flatten(1).any(1).float().mean() > 0.9), "almost every sneaker shows laces"
 
 
 def test_a_random_convolution_changes_the_shading_but_not_the_silhouette(batch):

@@ -10,7 +10,8 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, erase_share, label_smoothing, ema_decay) at the values that make exactly those runs.
+# added since (spin_share, top_view_detail, erase_share, label_smoothing, ema_decay) at the values that make exactly
+# those runs.
 RECIPES = {
     "notebook": dict(
         epochs=3,
@@ -29,6 +30,7 @@ RECIPES = {
         top_view_share=0.0,
         style_share=0.0,
         spin_share=0.5,
+        top_view_detail=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -52,6 +54,7 @@ RECIPES = {
         top_view_share=0.0,
         style_share=0.0,
         spin_share=0.5,
+        top_view_detail=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -75,6 +78,7 @@ RECIPES = {
         top_view_share=0.4,
         style_share=0.5,
         spin_share=0.5,
+        top_view_detail=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,

@@ -263,8 +263,20 @@ def _run(args: list[str]) -> subprocess.Popen:
     )
 
 
-# With a moving average of the weights, which the checkpoint must carry too.
-RESUME_RUN = [*SMALL, "--epochs", "3", "--no-progress", "--seed", "7", "--ema-decay", "0.99"]
+# With a moving average of the weights, which the checkpoint must carry too, and top views drawn by class,
+# whose draws the generator state must carry.
+RESUME_RUN = [
+    *SMALL,
+    "--epochs",
+    "3",
+    "--no-progress",
+    "--seed",
+    "7",
+    "--ema-decay",
+    "0.99",
+    "--top-view-detail",
+    "0.5",
+]
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ What each of them does for phone photos is measured by benchmarks/real_photos.py
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,8 @@ FOOTWEAR = (5, 7, 9)
 PAIR_OFFSET = 6
 # A pixel brighter than this belongs to the garment; the background is black.
 GARMENT_LEVEL = 0.04
+# Fashion-MNIST labels of the footwear classes one by one: how each looks from above (`top_view`).
+SANDAL, SNEAKER, ANKLE_BOOT = FOOTWEAR
 # RandConv's filter sizes: 1x1 only rescales the shading; 7x7 blurs and embosses it.
 KERNEL_SIZES = (1, 3, 5, 7)
 
@@ -52,12 +55,13 @@ def photo_like(
     top_view_share: float,
     style_share: float,
     spin_share: float,
+    top_view_detail: float = 0.0,
 ) -> torch.Tensor:
     """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it.
 
-    `top_view_share` of the footwear becomes a made-up top view (`top_view`), `spin_share` of it
-    turns to any angle, and `style_share` of the batch ends with a random convolution
-    (`random_convolution`).
+    `top_view_share` of the footwear becomes a made-up top view (`top_view`; `top_view_detail` of
+    them drawn as their class looks from above), `spin_share` of it turns to any angle, and
+    `style_share` of the batch ends with a random convolution (`random_convolution`).
     """
     n = len(x)
 
@@ -76,7 +80,8 @@ def photo_like(
     x = torch.where((footwear & chance(0.25))[:, None, None, None], pair, x)
     # Shoes seen from above, alone or as a pair: what a phone photo of shoes on the floor shows.
     if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
-        x = torch.where((footwear & chance(top_view_share))[:, None, None, None], top_view(x, generator), x)
+        seen_from_above = footwear & chance(top_view_share)  # drawn before the views, as ever
+        x = torch.where(seen_from_above[:, None, None, None], top_view(x, generator, labels, top_view_detail), x)
 
     # Geometry: scale, position and a small tilt; footwear turns any way `spin_share` of the time.
     angle = uniform(-12, 12) * math.pi / 180
@@ -133,13 +138,21 @@ def photo_like(
     return torch.where(chance(style_share)[:, None, None, None], styled, x)
 
 
-def top_view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def top_view(
+    x: torch.Tensor, generator: torch.Generator, labels: torch.Tensor | None = None, detail: float = 0.0
+) -> torch.Tensor:
     """Made-up top views of the shoes in `x`: what a phone photo of shoes on the floor shows.
 
     Fashion-MNIST shows one shoe from the side; from above a shoe is a sole-shaped oval, wider at
     the toe, with the opening for the foot at the heel. Each is shaded with its shoe's own mean
     brightness and a few blotches; half of them are a pair side by side, toes up (turned later
     by `photo_like`'s geometry).
+
+    Drawn that way, every shoe looks the same from above, so the model can only learn which class
+    such an oval most often is. `detail` of them (given their `labels`) are drawn as their class
+    looks from above instead (`_class_surfaces`): a sandal's open footbed under its straps, a
+    sneaker's laces, an ankle boot's wide shaft. With `detail` 0 nothing more is drawn: the plain
+    ovals, exactly.
     """
     n = len(x)
 
@@ -167,7 +180,73 @@ def top_view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     # The opening shows the insole or the floor: mostly darker than the shoe, sometimes lighter.
     inside = torch.where(opening, uniform(0.4, 1.1), torch.ones_like(shade))
     blotches = F.interpolate(torch.rand(n, 1, 5, 5, generator=generator).to(x.device), size=28, mode="bilinear")[:, 0]
+    if detail > 0:  # with 0 no draws at all: the recipe with the same oval for every shoe, exactly
+        if labels is None:
+            raise ValueError("top views drawn per class (detail > 0) need the images' labels")
+        surface = inside
+        for label, drawn in _class_surfaces(across, along, length, width, inside, uniform).items():
+            surface = torch.where((labels == label).to(x.device)[:, None, None], drawn, surface)
+        chosen = (torch.rand(n, generator=generator) < detail).to(x.device)[:, None, None]
+        inside = torch.where(chosen, surface, inside)
     return (sole * shade * inside * (0.85 + 0.3 * blotches)).clamp(0, 1)[:, None]
+
+
+def _class_surfaces(
+    across: list[torch.Tensor],
+    along: torch.Tensor,
+    length: torch.Tensor,
+    width: torch.Tensor,
+    inside: torch.Tensor,
+    uniform: Callable[[float, float], torch.Tensor],
+) -> dict[int, torch.Tensor]:
+    """How each footwear class's top view is shaded over its sole (`top_view`'s geometry): a factor per pixel.
+
+    `inside` is the plain oval's factor, 1 but in the opening at the heel.
+
+    - Sandal: no opening; the footbed shows between the straps, darker than them: either a thong
+      (a V from between the toes to both sides of the midfoot) or two bands across the foot.
+    - Sneaker: the plain oval with a ladder of laces down the middle of its upper, from the toe cap
+      to the opening, lighter or darker than the shoe.
+    - Ankle boot: the shaft's wide opening over the heel half, dark inside, ringed by its lighter collar.
+    """
+    toe_to_heel = along * length  # pixels along the shoe, negative towards the toe
+    # Sandal: a thong's V from (0, -0.55 L) to (0.9 W, 0) in (across, along) pixels, or two bands.
+    thong = uniform(0, 1) < 0.5
+    strap = uniform(0.6, 1.1)  # half a strap's thickness, in pixels
+    band_1, band_2 = uniform(-0.6, -0.25) * length, uniform(0.0, 0.4) * length
+    footbed = uniform(0.35, 0.75)
+    # Sneaker: laces from the toe cap down to the opening, every 2 to 3 pixels.
+    lace_period, lace_shade = uniform(2.0, 3.0), torch.where(uniform(0, 1) < 0.5, uniform(1.2, 1.5), uniform(0.4, 0.7))
+    # Ankle boot: the shaft's opening and collar.
+    shaft_centre, shaft_across, shaft_along = uniform(0.2, 0.4), uniform(0.7, 0.9), uniform(0.4, 0.55)
+    shaft_inside, collar = uniform(0.1, 0.45), uniform(1.15, 1.4)
+
+    v_start, v_end = torch.stack([torch.zeros_like(length), -0.55 * length]), torch.stack([0.9 * width, 0 * length])
+    straps = torch.zeros_like(toe_to_heel.expand(len(length), 28, 28), dtype=torch.bool)
+    laces = torch.zeros_like(straps)
+    shaft, rim = torch.zeros_like(straps), torch.zeros_like(straps)
+    for distance in across:
+        on_v = _distance_to_segment(distance, toe_to_heel, v_start, v_end) <= strap
+        on_bands = ((toe_to_heel - band_1).abs() <= strap) | ((toe_to_heel - band_2).abs() <= strap)
+        straps |= torch.where(thong, on_v, on_bands)
+        rungs = torch.cos(2 * math.pi * toe_to_heel / lace_period) > 0.3
+        laces |= rungs & (distance <= 0.5 * width) & (along >= -0.65) & (along <= 0.0)
+        ellipse = (distance / (shaft_across * width)) ** 2 + ((along - shaft_centre) / shaft_along) ** 2
+        shaft |= ellipse <= 1
+        rim |= (ellipse > 1) & (ellipse <= 1.6)
+    ones = torch.ones_like(straps, dtype=length.dtype)
+    return {
+        SANDAL: torch.where(straps, ones, footbed * ones),
+        SNEAKER: torch.where(laces & (inside == 1), lace_shade * inside, inside),
+        ANKLE_BOOT: torch.where(shaft, shaft_inside * ones, torch.where(rim, collar * ones, ones)),
+    }
+
+
+def _distance_to_segment(u: torch.Tensor, v: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Distance of each point (u, v) from the segment start-end, one segment per image: (2, N, 1, 1) ends."""
+    du, dv = end[0] - start[0], end[1] - start[1]
+    t = (((u - start[0]) * du + (v - start[1]) * dv) / (du**2 + dv**2).clamp(min=1e-6)).clamp(0, 1)
+    return ((u - start[0] - t * du) ** 2 + (v - start[1] - t * dv) ** 2).sqrt()
 
 
 def random_convolution(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -239,6 +318,7 @@ def augmented(
     top_view_share: float,
     style_share: float,
     spin_share: float,
+    top_view_detail: float = 0.0,
     erase_share: float = 0.0,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
@@ -257,7 +337,12 @@ def augmented(
     chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
     if not chosen.any():  # a small last batch may draw none, and photo_like needs at least one image
         return _erased(flip_and_shift(x, generator), generator, erase_share)
-    shares = dict(top_view_share=top_view_share, style_share=style_share, spin_share=spin_share)
+    shares = dict(
+        top_view_share=top_view_share,
+        style_share=style_share,
+        spin_share=spin_share,
+        top_view_detail=top_view_detail,
+    )
     photo = photo_like(x[chosen], labels[chosen], generator, **shares)
     out = flip_and_shift(x, generator)
     out[chosen] = photo

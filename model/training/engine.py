@@ -117,6 +117,7 @@ def train_one_epoch(
     top_view_share: float,
     style_share: float,
     spin_share: float,
+    top_view_detail: float,
     erase_share: float,
     label_smoothing: float,
     memory_format: torch.memory_format = torch.contiguous_format,
@@ -161,7 +162,12 @@ def train_one_epoch(
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        shares = dict(top_view_share=top_view_share, style_share=style_share, spin_share=spin_share)
+        shares = dict(
+            top_view_share=top_view_share,
+            style_share=style_share,
+            spin_share=spin_share,
+            top_view_detail=top_view_detail,
+        )
         x = augmented(x, y, augment, generator, photo_share=photo_share, erase_share=erase_share, **shares)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
