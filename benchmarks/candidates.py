@@ -1,6 +1,6 @@
 """Candidate models side by side on all three photo sets and Fashion-MNIST: the table of steps.
 
-    python benchmarks/candidates.py RUN [RUN...] [--photos ../shared]
+    python benchmarks/candidates.py RUN [RUN...] [--photos ../shared] [--plot PNG]
 
 Each photo of `real-photos`, `real-photos-large` and `product-photos` is decoded and preprocessed
 once (`model.preprocess.prepare_image`, as `classify` does it) and then answered by every model with
@@ -11,6 +11,8 @@ and the right class among the three shown, the weakest label and shoes on the la
 the run's metrics.json, the Fashion-MNIST test accuracy, its calibration error and the training
 minutes. The figures are those of benchmarks/real_photos.py and product_photos.py; a run without a
 photo calibration (`python -m model.publishing.recalibrate RUN --photos ...`) refuses no frame.
+`--plot PNG` also draws the runs on the two photo axes, each named with its Fashion-MNIST accuracy,
+beside the targets: the trade-off when no run reaches them all.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")  # figures are files; never open a window
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 if __package__ in (None, ""):  # run as a script: its neighbours are importable by name
     from product_photos import read_labels, restored
@@ -37,6 +44,9 @@ from model.training.photoset import read_photo_set
 DEFAULT_PHOTOS = artifacts.CHECKOUT.parent / "shared"
 PHONE_SETS = ("real-photos-large", "real-photos")
 PRODUCT_SET = "product-photos"
+# The shipped model's targets (docs/real-photos.md, "Product photos"): the product photos' mean per class and
+# the large phone set's mean per label.
+PRODUCT_TARGET, PHONE_TARGET = 0.78, 0.68
 
 
 # One photo: its label, the classes that count as right, and the photo prepared (None: refused).
@@ -85,28 +95,68 @@ def scores(model: TinyVGG, photos: list[Photo]) -> dict[str, dict[str, float]]:
     }
 
 
-def row(folder: str, sets: dict[str, list[Photo]]) -> str:
-    """The Markdown row of the model in `folder`."""
+def figures(folder: str, sets: dict[str, list[Photo]]) -> dict:
+    """The figures of the model in `folder`: the photo sets' as measured here, Fashion-MNIST's from its metrics.json."""
     model = load(folder)
     product = scores(model, sets[PRODUCT_SET])["accuracy"]
     large, small = (scores(model, sets[name]) for name in PHONE_SETS)
     metrics = read_metrics(folder)
-    ece = metrics.get("calibration", {}).get("ece_after")
+    weakest = min(large["accuracy"], key=large["accuracy"].get)
+    return {
+        "product_mean": float(np.mean(list(product.values()))),
+        "product": product,
+        "large_mean": float(np.mean(list(large["accuracy"].values()))),
+        "large_top3": float(np.mean(list(large["top3"].values()))),
+        "weakest": (weakest, large["accuracy"][weakest]),
+        "shoes": large["accuracy"].get("shoes", float("nan")),
+        "small_mean": float(np.mean(list(small["accuracy"].values()))),
+        "small_top3": float(np.mean(list(small["top3"].values()))),
+        "test_accuracy": metrics["test_accuracy"],
+        "ece": metrics.get("calibration", {}).get("ece_after"),
+        "train_minutes": metrics["train_seconds"] / 60,
+    }
+
+
+def row(folder: str, found: dict) -> str:
+    """The Markdown row of the model in `folder`, from its `figures`."""
     cells = [
         folder,
-        f"**{np.mean(list(product.values())):.1%}**",
-        " / ".join(f"{product[name]:.1%}" for name in ("Sandal", "Sneaker", "Bag")),
-        f"**{np.mean(list(large['accuracy'].values())):.1%}**",
-        f"{np.mean(list(large['top3'].values())):.1%}",
-        f"{min(large['accuracy'].values()):.1%} ({min(large['accuracy'], key=large['accuracy'].get)})",
-        f"{large['accuracy'].get('shoes', float('nan')):.1%}",
-        f"**{np.mean(list(small['accuracy'].values())):.1%}**",
-        f"{np.mean(list(small['top3'].values())):.1%}",
-        f"{metrics['test_accuracy']:.2%}",
-        "-" if ece is None else f"{ece:.2%}",
-        f"{metrics['train_seconds'] / 60:.1f}",
+        f"**{found['product_mean']:.1%}**",
+        " / ".join(f"{found['product'][name]:.1%}" for name in ("Sandal", "Sneaker", "Bag")),
+        f"**{found['large_mean']:.1%}**",
+        f"{found['large_top3']:.1%}",
+        f"{found['weakest'][1]:.1%} ({found['weakest'][0]})",
+        f"{found['shoes']:.1%}",
+        f"**{found['small_mean']:.1%}**",
+        f"{found['small_top3']:.1%}",
+        f"{found['test_accuracy']:.2%}",
+        "-" if found["ece"] is None else f"{found['ece']:.2%}",
+        f"{found['train_minutes']:.1f}",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def plot_tradeoff(found: dict[str, dict], path: Path) -> Figure:
+    """The candidates on the two photo axes (product photos, the large phone set), each named with its
+    Fashion-MNIST test accuracy, beside the issue's targets; saved to `path`."""
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    names = list(found)
+    x = [found[name]["product_mean"] * 100 for name in names]
+    y = [found[name]["large_mean"] * 100 for name in names]
+    points = axes.scatter(x, y, c=[found[name]["test_accuracy"] * 100 for name in names], cmap="viridis")
+    figure.colorbar(points, ax=axes, label="Fashion-MNIST test accuracy (%)")
+    for name, px, py in zip(names, x, y):
+        label = f"{Path(name).name}\n{found[name]['test_accuracy']:.2%}"
+        axes.annotate(label, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    axes.axvline(PRODUCT_TARGET * 100, color="grey", linestyle="--", linewidth=1)
+    axes.axhline(PHONE_TARGET * 100, color="grey", linestyle="--", linewidth=1)
+    axes.set_xlabel("product photos: mean of per-class accuracy (%)")
+    axes.set_ylabel("phone photos (large set): mean of per-label accuracy (%)")
+    axes.set_title("Candidates and the targets (dashed): up and right is better")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return figure
 
 
 HEADER = (
@@ -126,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_PHOTOS,
         help=f"the folder holding {', '.join(PHONE_SETS)} and {PRODUCT_SET} (default: {DEFAULT_PHOTOS})",
     )
+    parser.add_argument(
+        "--plot", type=Path, metavar="PNG", help="also draw the candidates on the two photo axes, with the targets"
+    )
     args = parser.parse_args(argv)
     try:
         sets = prepared_sets(args.photos)
@@ -133,8 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(HEADER)
+    found = {}
     for folder in args.runs:
-        print(row(folder, sets), flush=True)
+        found[folder] = figures(folder, sets)
+        print(row(folder, found[folder]), flush=True)
+    if args.plot:
+        plot_tradeoff(found, args.plot)
+        print(f"trade-off plot: {args.plot}")
     return 0
 
 

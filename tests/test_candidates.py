@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks import candidates, product_photos, real_photos
 from model.loading import load
@@ -59,6 +60,31 @@ def test_each_row_holds_the_figures_the_photo_benchmarks_measure(photo_root, cap
     assert cells[3] == cells[7] == f"{phone_mean:.1%}", "both phone sets are the same photos here"
     assert cells[9] == f"{json.loads((shipped / 'metrics.json').read_text())['test_accuracy']:.2%}"
     assert not np.isnan(float(cells[6].rstrip("%")))
+
+
+def test_the_trade_off_plot_puts_each_candidate_at_its_figures(photo_root, tmp_path, capsys):
+    shipped = str(ROOT / "model" / "pretrained")
+    sets = candidates.prepared_sets(photo_root)
+    found = {shipped: candidates.figures(shipped, sets)}
+    found["other"] = {**found[shipped], "product_mean": 0.5, "large_mean": 0.7, "test_accuracy": 0.9}
+
+    figure = candidates.plot_tradeoff(found, tmp_path / "plot.png")
+
+    axes = figure.axes[0]
+    points = axes.collections[0].get_offsets()
+    assert np.allclose(points, [[found[shipped]["product_mean"] * 100, found[shipped]["large_mean"] * 100], [50, 70]])
+    assert [text.get_text() for text in axes.texts] == [
+        f"pretrained\n{found[shipped]['test_accuracy']:.2%}",
+        "other\n90.00%",
+    ]
+    product_target, phone_target = axes.lines
+    assert float(product_target.get_xdata()[0]) == 78.0 and float(phone_target.get_ydata()[0]) == 68.0
+    with Image.open(tmp_path / "plot.png") as png:
+        assert png.format == "PNG" and png.size == (840, 600)
+
+    assert candidates.main([shipped, "--photos", str(photo_root), "--plot", str(tmp_path / "again.png")]) == 0
+    assert f"trade-off plot: {tmp_path / 'again.png'}" in capsys.readouterr().out
+    assert (tmp_path / "again.png").stat().st_size > 10_000
 
 
 def test_a_folder_without_the_photo_sets_says_which_is_missing(tmp_path, capsys):
