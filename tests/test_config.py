@@ -10,7 +10,7 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, top_view_detail, erase_share, label_smoothing, ema_decay) at the values that make exactly
+# added since (spin_share, sandal_straps, erase_share, label_smoothing, ema_decay) at the values that make exactly
 # those runs.
 RECIPES = {
     "notebook": dict(
@@ -30,7 +30,7 @@ RECIPES = {
         top_view_share=0.0,
         style_share=0.0,
         spin_share=0.5,
-        top_view_detail=0.0,
+        sandal_straps=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -54,7 +54,7 @@ RECIPES = {
         top_view_share=0.0,
         style_share=0.0,
         spin_share=0.5,
-        top_view_detail=0.0,
+        sandal_straps=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -78,7 +78,7 @@ RECIPES = {
         top_view_share=0.4,
         style_share=0.5,
         spin_share=0.5,
-        top_view_detail=0.0,
+        sandal_straps=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,

@@ -263,8 +263,8 @@ def _run(args: list[str]) -> subprocess.Popen:
     )
 
 
-# With a moving average of the weights, which the checkpoint must carry too, and top views drawn by class,
-# whose draws the generator state must carry.
+# With a moving average of the weights, which the checkpoint must carry too, and sandals drawn with their
+# straps from above, whose draws the generator state must carry.
 RESUME_RUN = [
     *SMALL,
     "--epochs",
@@ -274,7 +274,7 @@ RESUME_RUN = [
     "7",
     "--ema-decay",
     "0.99",
-    "--top-view-detail",
+    "--sandal-straps",
     "0.5",
 ]
 

@@ -29,8 +29,8 @@ FOOTWEAR = (5, 7, 9)
 PAIR_OFFSET = 6
 # A pixel brighter than this belongs to the garment; the background is black.
 GARMENT_LEVEL = 0.04
-# Fashion-MNIST labels of the footwear classes one by one: how each looks from above (`top_view`).
-SANDAL, SNEAKER, ANKLE_BOOT = FOOTWEAR
+# The one footwear class that looks like itself from above: its straps (`top_view`).
+SANDAL = 5
 # RandConv's filter sizes: 1x1 only rescales the shading; 7x7 blurs and embosses it.
 KERNEL_SIZES = (1, 3, 5, 7)
 
@@ -55,12 +55,12 @@ def photo_like(
     top_view_share: float,
     style_share: float,
     spin_share: float,
-    top_view_detail: float = 0.0,
+    sandal_straps: float = 0.0,
 ) -> torch.Tensor:
     """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it.
 
-    `top_view_share` of the footwear becomes a made-up top view (`top_view`; `top_view_detail` of
-    them drawn as their class looks from above), `spin_share` of it turns to any angle, and
+    `top_view_share` of the footwear becomes a made-up top view (`top_view`; `sandal_straps` of the
+    sandals' drawn with their straps), `spin_share` of it turns to any angle, and
     `style_share` of the batch ends with a random convolution (`random_convolution`).
     """
     n = len(x)
@@ -81,7 +81,7 @@ def photo_like(
     # Shoes seen from above, alone or as a pair: what a phone photo of shoes on the floor shows.
     if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
         seen_from_above = footwear & chance(top_view_share)  # drawn before the views, as ever
-        x = torch.where(seen_from_above[:, None, None, None], top_view(x, generator, labels, top_view_detail), x)
+        x = torch.where(seen_from_above[:, None, None, None], top_view(x, generator, labels, sandal_straps), x)
 
     # Geometry: scale, position and a small tilt; footwear turns any way `spin_share` of the time.
     angle = uniform(-12, 12) * math.pi / 180
@@ -139,7 +139,7 @@ def photo_like(
 
 
 def top_view(
-    x: torch.Tensor, generator: torch.Generator, labels: torch.Tensor | None = None, detail: float = 0.0
+    x: torch.Tensor, generator: torch.Generator, labels: torch.Tensor | None = None, sandal_straps: float = 0.0
 ) -> torch.Tensor:
     """Made-up top views of the shoes in `x`: what a phone photo of shoes on the floor shows.
 
@@ -149,10 +149,12 @@ def top_view(
     by `photo_like`'s geometry).
 
     Drawn that way, every shoe looks the same from above, so the model can only learn which class
-    such an oval most often is. `detail` of them (given their `labels`) are drawn as their class
-    looks from above instead (`_class_surfaces`): a sandal's open footbed under its straps, a
-    sneaker's laces, an ankle boot's wide shaft. With `detail` 0 nothing more is drawn: the plain
-    ovals, exactly.
+    such an oval most often is. `sandal_straps` of the sandals (given their `labels`) are drawn as a
+    sandal looks from above instead (`_straps`): no opening, its footbed between straps lighter or
+    darker than it. Sneakers and ankle boots keep the plain oval: from above, and in the three-quarter
+    view of a shop photo, the openings of both look alike (drawing a sneaker's laces and a boot's wide
+    shaft turned sneakers in shop photos into boots: docs/real-photos.md). With `sandal_straps` 0
+    nothing more is drawn: the plain ovals, exactly.
     """
     n = len(x)
 
@@ -180,66 +182,40 @@ def top_view(
     # The opening shows the insole or the floor: mostly darker than the shoe, sometimes lighter.
     inside = torch.where(opening, uniform(0.4, 1.1), torch.ones_like(shade))
     blotches = F.interpolate(torch.rand(n, 1, 5, 5, generator=generator).to(x.device), size=28, mode="bilinear")[:, 0]
-    if detail > 0:  # with 0 no draws at all: the recipe with the same oval for every shoe, exactly
+    if sandal_straps > 0:  # with 0 no draws at all: the recipe with the same oval for every shoe, exactly
         if labels is None:
-            raise ValueError("top views drawn per class (detail > 0) need the images' labels")
-        surface = inside
-        for label, drawn in _class_surfaces(across, along, length, width, inside, uniform).items():
-            surface = torch.where((labels == label).to(x.device)[:, None, None], drawn, surface)
-        chosen = (torch.rand(n, generator=generator) < detail).to(x.device)[:, None, None]
-        inside = torch.where(chosen, surface, inside)
+            raise ValueError("sandals drawn with their straps (sandal_straps > 0) need the images' labels")
+        strapped = (labels == SANDAL).to(x.device)[:, None, None] & (uniform(0, 1) < sandal_straps)
+        inside = torch.where(strapped, _straps(across, along, length, width, uniform), inside)
     return (sole * shade * inside * (0.85 + 0.3 * blotches)).clamp(0, 1)[:, None]
 
 
-def _class_surfaces(
+def _straps(
     across: list[torch.Tensor],
     along: torch.Tensor,
     length: torch.Tensor,
     width: torch.Tensor,
-    inside: torch.Tensor,
     uniform: Callable[[float, float], torch.Tensor],
-) -> dict[int, torch.Tensor]:
-    """How each footwear class's top view is shaded over its sole (`top_view`'s geometry): a factor per pixel.
+) -> torch.Tensor:
+    """A sandal from above, over `top_view`'s soles: a factor per pixel, 1 on the straps or on the footbed.
 
-    `inside` is the plain oval's factor, 1 but in the opening at the heel.
-
-    - Sandal: no opening; the footbed shows between the straps, darker than them: either a thong
-      (a V from between the toes to both sides of the midfoot) or two bands across the foot.
-    - Sneaker: the plain oval with a ladder of laces down the middle of its upper, from the toe cap
-      to the opening, lighter or darker than the shoe.
-    - Ankle boot: the shaft's wide opening over the heel half, dark inside, ringed by its lighter collar.
+    The straps are a thong's V (from between the toes to both sides of the midfoot) or two bands
+    across the foot, about two pixels wide; the footbed shows between them, lighter or darker.
     """
     toe_to_heel = along * length  # pixels along the shoe, negative towards the toe
-    # Sandal: a thong's V from (0, -0.55 L) to (0.9 W, 0) in (across, along) pixels, or two bands.
     thong = uniform(0, 1) < 0.5
     strap = uniform(0.6, 1.1)  # half a strap's thickness, in pixels
     band_1, band_2 = uniform(-0.6, -0.25) * length, uniform(0.0, 0.4) * length
-    footbed = uniform(0.35, 0.75)
-    # Sneaker: laces from the toe cap down to the opening, every 2 to 3 pixels.
-    lace_period, lace_shade = uniform(2.0, 3.0), torch.where(uniform(0, 1) < 0.5, uniform(1.2, 1.5), uniform(0.4, 0.7))
-    # Ankle boot: the shaft's opening and collar.
-    shaft_centre, shaft_across, shaft_along = uniform(0.2, 0.4), uniform(0.7, 0.9), uniform(0.4, 0.55)
-    shaft_inside, collar = uniform(0.1, 0.45), uniform(1.15, 1.4)
-
+    darker = uniform(0.35, 0.75)
+    light_straps = uniform(0, 1) < 0.5
+    # The V in (across, along) pixels: from (0, -0.55 L) to (0.9 W, 0), mirrored by taking `across` unsigned.
     v_start, v_end = torch.stack([torch.zeros_like(length), -0.55 * length]), torch.stack([0.9 * width, 0 * length])
     straps = torch.zeros_like(toe_to_heel.expand(len(length), 28, 28), dtype=torch.bool)
-    laces = torch.zeros_like(straps)
-    shaft, rim = torch.zeros_like(straps), torch.zeros_like(straps)
     for distance in across:
         on_v = _distance_to_segment(distance, toe_to_heel, v_start, v_end) <= strap
         on_bands = ((toe_to_heel - band_1).abs() <= strap) | ((toe_to_heel - band_2).abs() <= strap)
         straps |= torch.where(thong, on_v, on_bands)
-        rungs = torch.cos(2 * math.pi * toe_to_heel / lace_period) > 0.3
-        laces |= rungs & (distance <= 0.5 * width) & (along >= -0.65) & (along <= 0.0)
-        ellipse = (distance / (shaft_across * width)) ** 2 + ((along - shaft_centre) / shaft_along) ** 2
-        shaft |= ellipse <= 1
-        rim |= (ellipse > 1) & (ellipse <= 1.6)
-    ones = torch.ones_like(straps, dtype=length.dtype)
-    return {
-        SANDAL: torch.where(straps, ones, footbed * ones),
-        SNEAKER: torch.where(laces & (inside == 1), lace_shade * inside, inside),
-        ANKLE_BOOT: torch.where(shaft, shaft_inside * ones, torch.where(rim, collar * ones, ones)),
-    }
+    return torch.where(straps == light_straps, torch.ones_like(darker), darker)
 
 
 def _distance_to_segment(u: torch.Tensor, v: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
@@ -318,7 +294,7 @@ def augmented(
     top_view_share: float,
     style_share: float,
     spin_share: float,
-    top_view_detail: float = 0.0,
+    sandal_straps: float = 0.0,
     erase_share: float = 0.0,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
@@ -341,7 +317,7 @@ def augmented(
         top_view_share=top_view_share,
         style_share=style_share,
         spin_share=spin_share,
-        top_view_detail=top_view_detail,
+        sandal_straps=sandal_straps,
     )
     photo = photo_like(x[chosen], labels[chosen], generator, **shares)
     out = flip_and_shift(x, generator)

@@ -24,14 +24,14 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # What `--augment photo` makes of a photo-like image, besides how many images it takes (`photo_share`).
-PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share", "top_view_detail")
+PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share", "sandal_straps")
 # The value of each option added to the recipe since, in the runs from before it existed: what
 # `python -m model.publishing.recalibrate` redoes, and what a checkpoint without it was trained with.
 BEFORE_THE_OPTION = {
     "top_view_share": 0.0,
     "style_share": 0.0,
     "spin_share": 0.5,
-    "top_view_detail": 0.0,
+    "sandal_straps": 0.0,
     "erase_share": 0.0,
     "label_smoothing": 0.0,
     "ema_decay": 0.0,
@@ -149,11 +149,10 @@ class TrainConfig:
         "with --augment photo, the share of photo-like footwear turned to any angle, as a shoe lies on a floor "
         "(the rest tilt by at most 12 degrees)",
     )
-    top_view_detail: float | None = from_preset(
+    sandal_straps: float | None = from_preset(
         0.0,
-        "with --augment photo, the share of made-up top views drawn as their class looks from above (a sandal's "
-        "straps over its footbed, a sneaker's laces, an ankle boot's wide shaft) instead of the same plain oval "
-        "for every shoe",
+        "with --augment photo, the share of the sandals' made-up top views drawn as a sandal looks from above "
+        "(its footbed between straps, no opening) instead of the plain oval every shoe gets",
     )
     erase_share: float | None = from_preset(
         0.0,

@@ -117,7 +117,7 @@ def train_one_epoch(
     top_view_share: float,
     style_share: float,
     spin_share: float,
-    top_view_detail: float,
+    sandal_straps: float,
     erase_share: float,
     label_smoothing: float,
     memory_format: torch.memory_format = torch.contiguous_format,
@@ -166,7 +166,7 @@ def train_one_epoch(
             top_view_share=top_view_share,
             style_share=style_share,
             spin_share=spin_share,
-            top_view_detail=top_view_detail,
+            sandal_straps=sandal_straps,
         )
         x = augmented(x, y, augment, generator, photo_share=photo_share, erase_share=erase_share, **shares)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
