@@ -138,7 +138,7 @@ def row(folder: str, found: dict) -> str:
 
 def plot_tradeoff(found: dict[str, dict], path: Path) -> Figure:
     """The candidates on the two photo axes (product photos, the large phone set), each named with its
-    Fashion-MNIST test accuracy, beside the issue's targets; saved to `path`."""
+    Fashion-MNIST test accuracy, beside the targets; saved to `path`."""
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
     names = list(found)
     x = [found[name]["product_mean"] * 100 for name in names]

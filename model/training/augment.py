@@ -209,7 +209,10 @@ def _straps(
     darker = uniform(0.35, 0.75)
     light_straps = uniform(0, 1) < 0.5
     # The V in (across, along) pixels: from (0, -0.55 L) to (0.9 W, 0), mirrored by taking `across` unsigned.
-    v_start, v_end = torch.stack([torch.zeros_like(length), -0.55 * length]), torch.stack([0.9 * width, 0 * length])
+    v_start, v_end = (
+        torch.stack([torch.zeros_like(length), -0.55 * length]),
+        torch.stack([0.9 * width, torch.zeros_like(length)]),
+    )
     straps = torch.zeros_like(toe_to_heel.expand(len(length), 28, 28), dtype=torch.bool)
     for distance in across:
         on_v = _distance_to_segment(distance, toe_to_heel, v_start, v_end) <= strap

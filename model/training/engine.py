@@ -158,17 +158,19 @@ def train_one_epoch(
     loss_sum = torch.tensor(state.loss_sum, dtype=torch.float64, device=images.device)
     correct = torch.tensor(state.correct, dtype=torch.int64, device=images.device)
     first_step = state.step
+    shares = dict(
+        photo_share=photo_share,
+        top_view_share=top_view_share,
+        style_share=style_share,
+        spin_share=spin_share,
+        sandal_straps=sandal_straps,
+        erase_share=erase_share,
+    )
     for step in range(state.step, num_batches):
         index = order[step * batch_size : (step + 1) * batch_size]
         x = to_inputs(images[index])
         y = labels[index]
-        shares = dict(
-            top_view_share=top_view_share,
-            style_share=style_share,
-            spin_share=spin_share,
-            sandal_straps=sandal_straps,
-        )
-        x = augmented(x, y, augment, generator, photo_share=photo_share, erase_share=erase_share, **shares)
+        x = augmented(x, y, augment, generator, **shares)
         with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x.contiguous(memory_format=memory_format))
             loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
