@@ -101,7 +101,7 @@ def test_a_sliver_too_thin_for_grabcut_is_taken_whole_not_crashed_on(shipped):
 def test_a_garment_that_fills_the_frame_is_answered_from_the_frame(shipped):
     answer = classify(PHOTOS / "trousers-fill-the-frame.jpg", shipped)
 
-    assert answer.way == FRAME, "GrabCut finds nothing to cut out: the jeans run off the edges of the rug"
+    assert answer.way == FRAME, "GrabCut finds nothing to cut out: the trousers run off the edges of the photo"
     assert max(answer.probabilities, key=answer.probabilities.get) == "Trouser"
 
 
