@@ -1,6 +1,6 @@
 """Candidate models side by side on all three photo sets and Fashion-MNIST: the table of steps.
 
-    python benchmarks/candidates.py RUN [RUN...] [--photos ../shared] [--plot PNG]
+    python benchmarks/candidates.py [NAME=]RUN [[NAME=]RUN...] [--photos ../shared] [--plot PNG] [--record FOLDER]
 
 Each photo of `real-photos`, `real-photos-large` and `product-photos` is decoded and preprocessed
 once (`model.preprocess.prepare_image`, as `classify` does it) and then answered by every model with
@@ -12,12 +12,16 @@ the run's metrics.json, the Fashion-MNIST test accuracy, its calibration error a
 minutes. The figures are those of benchmarks/real_photos.py and product_photos.py; a run without a
 photo calibration (`python -m model.publishing.recalibrate RUN --photos ...`) refuses no frame.
 `--plot PNG` also draws the runs on the two photo axes, each named with its Fashion-MNIST accuracy,
-beside the targets: the trade-off when no run reaches them all.
+beside the targets: the trade-off when no run reaches them all. A run given as `NAME=RUN` is called
+NAME in the table, the plot and the record. `--record FOLDER` stores the figures in FOLDER's
+metrics.json (FOLDER must be one of the runs, so that it is measured as the others are) and rewrites
+its model card, whose "Candidates" section then says which way each other run leans against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -117,10 +121,27 @@ def figures(folder: str, sets: dict[str, list[Photo]]) -> dict:
     }
 
 
-def row(folder: str, found: dict) -> str:
-    """The Markdown row of the model in `folder`, from its `figures`."""
+def named(arg: str) -> tuple[str, str]:
+    """`NAME=RUN` -> (NAME, RUN); a bare RUN is named by itself."""
+    name, sep, folder = arg.partition("=")
+    return (name, folder) if sep else (arg, arg)
+
+
+def candidate(name: str, found: dict) -> dict:
+    """The figures of a run that a model card's "Candidates" section shows (`model.metrics.Candidate`)."""
+    return {
+        "name": name,
+        "product_photos": found["product_mean"],
+        "phone_photos_large": found["large_mean"],
+        "phone_photos": found["small_mean"],
+        "test_accuracy": found["test_accuracy"],
+    }
+
+
+def row(name: str, found: dict) -> str:
+    """The Markdown row of the run called `name`, from its `figures`."""
     cells = [
-        folder,
+        name,
         f"**{found['product_mean']:.1%}**",
         " / ".join(f"{found['product'][name]:.1%}" for name in ("Sandal", "Sneaker", "Bag")),
         f"**{found['large_mean']:.1%}**",
@@ -145,9 +166,18 @@ def plot_tradeoff(found: dict[str, dict], path: Path) -> Figure:
     y = [found[name]["large_mean"] * 100 for name in names]
     points = axes.scatter(x, y, c=[found[name]["test_accuracy"] * 100 for name in names], cmap="viridis")
     figure.colorbar(points, ax=axes, label="Fashion-MNIST test accuracy (%)")
+    middle = (min(x) + max(x)) / 2
     for name, px, py in zip(names, x, y):
         label = f"{Path(name).name}\n{found[name]['test_accuracy']:.2%}"
-        axes.annotate(label, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        right_half = px > middle  # named on its left, so that no name runs off the plot
+        axes.annotate(
+            label,
+            (px, py),
+            textcoords="offset points",
+            xytext=(-5 if right_half else 5, 4),
+            ha="right" if right_half else "left",
+            fontsize=7,
+        )
     axes.axvline(PRODUCT_TARGET * 100, color="grey", linestyle="--", linewidth=1)
     axes.axhline(PHONE_TARGET * 100, color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel("product photos: mean of per-class accuracy (%)")
@@ -169,7 +199,9 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="model folders written by train.py")
+    parser.add_argument(
+        "runs", nargs="+", metavar="[NAME=]RUN", help="model folders written by train.py, each optionally named"
+    )
     parser.add_argument(
         "--photos",
         type=Path,
@@ -179,7 +211,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plot", type=Path, metavar="PNG", help="also draw the candidates on the two photo axes, with the targets"
     )
+    parser.add_argument(
+        "--record",
+        metavar="FOLDER",
+        type=Path,
+        help="also store the figures in FOLDER/metrics.json (FOLDER is one of the runs) and rewrite its card",
+    )
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    runs = dict(named(arg) for arg in args.runs)
+    if len(runs) < len(args.runs):
+        print("error: two runs have the same name; name each one NAME=RUN", file=sys.stderr)
+        return 1
+    this = [name for name, folder in runs.items() if args.record and Path(folder).resolve() == args.record.resolve()]
+    if args.record and not this:
+        print(f"error: {args.record} is not among the runs; give it as NAME={args.record}", file=sys.stderr)
+        return 1
     try:
         sets = prepared_sets(args.photos)
     except FileNotFoundError as err:
@@ -187,12 +234,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(HEADER)
     found = {}
-    for folder in args.runs:
-        found[folder] = figures(folder, sets)
-        print(row(folder, found[folder]), flush=True)
+    for name, folder in runs.items():
+        found[name] = figures(folder, sets)
+        print(row(name, found[name]), flush=True)
     if args.plot:
         plot_tradeoff(found, args.plot)
         print(f"trade-off plot: {args.plot}")
+    if args.record:
+        from model.publishing.card import record_figures
+
+        others = [candidate(name, figures) for name, figures in found.items() if name != this[0]]
+        record = {
+            "this": candidate(this[0], found[this[0]]),
+            "runs": others,
+            "command": shlex.join(["python", "benchmarks/candidates.py", *argv]),
+        }
+        try:
+            record_figures(args.record, load(args.record), "candidates", record)
+        except (FileNotFoundError, ValueError) as err:  # no metrics.json there, or not as it should be
+            print(f"error: cannot record in {args.record}: {err}", file=sys.stderr)
+            return 1
+        print(f"recorded in {args.record / 'metrics.json'} and its model card")
     return 0
 
 

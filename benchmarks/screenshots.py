@@ -2,7 +2,7 @@
 
     python benchmarks/screenshots.py [--out images]
 
-app.png: `python app.py` answering a shirt on a rug ("Unsure", the closest classes and the note).
+app.png: `python app.py` answering a shirt on a rug (Shirt, with the closest classes and the image the model saw).
 feedback.png: `python app.py --feedback TMP` after an answer, the right class chosen, before Send
 (nothing is kept: the folder is a temporary one). Both apps run on free loopback ports and stop after.
 """

@@ -141,6 +141,23 @@ class ProductPhotos(TypedDict):
     command: str
 
 
+class Candidate(TypedDict):
+    name: str  # what the run is, as `benchmarks/candidates.py NAME=RUN` named it
+    product_photos: float  # the product photos' mean of the per-class accuracies
+    phone_photos_large: float  # real-photos-large's mean of the per-label accuracies
+    phone_photos: float  # real-photos' (the 290) mean of the per-label accuracies
+    test_accuracy: float  # Fashion-MNIST, from the run's metrics.json
+
+
+class Candidates(TypedDict):
+    """`python benchmarks/candidates.py NAME=RUN... --record FOLDER`: the runs weighed against this model, all
+    measured the same way, and this model itself."""
+
+    this: Candidate
+    runs: list[Candidate]
+    command: str
+
+
 class Metrics(TypedDict):
     """metrics.json."""
 
@@ -159,6 +176,7 @@ class Metrics(TypedDict):
     photo_calibration: NotRequired[PhotoCalibration]
     real_photos: NotRequired[RealPhotos]
     product_photos: NotRequired[ProductPhotos]
+    candidates: NotRequired[Candidates]
 
 
 class MetricsError(ValueError):

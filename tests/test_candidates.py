@@ -91,3 +91,64 @@ def test_a_folder_without_the_photo_sets_says_which_is_missing(tmp_path, capsys)
     assert candidates.main([str(ROOT / "model" / "pretrained"), "--photos", str(tmp_path)]) == 1
 
     assert "has no labels.json" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, fashion_mnist):
+    """A real, weak candidate: the notebook's network trained for one epoch on 1,000 images."""
+    import train
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "300", "--no-progress"]
+    assert train.main([*args, "--output-dir", str(out)]) == 0
+    return out
+
+
+def test_record_stores_every_run_and_the_card_says_which_way_each_leans(photo_root, tiny_run, tmp_path, capsys):
+    this = tmp_path / "shipped"
+    shutil.copytree(ROOT / "model" / "pretrained", this)
+    argv = [f"shipped={this}", f"tiny={tiny_run}", "--photos", str(photo_root), "--record", str(this)]
+
+    assert candidates.main(argv) == 0
+
+    out = capsys.readouterr().out
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in out.splitlines()
+        if line.startswith("| shipped") or line.startswith("| tiny")
+    }
+    recorded = json.loads((this / "metrics.json").read_text())["candidates"]
+    assert recorded["this"]["name"] == "shipped" and [run["name"] for run in recorded["runs"]] == ["tiny"]
+    for run in (recorded["this"], *recorded["runs"]):
+        cells = [cell.strip().strip("*") for cell in rows[run["name"]].strip("|").split("|")]
+        assert cells[1] == f"{run['product_photos']:.1%}" and cells[3] == f"{run['phone_photos_large']:.1%}"
+        assert cells[7] == f"{run['phone_photos']:.1%}" and cells[9] == f"{run['test_accuracy']:.2%}"
+    tiny, shipped = recorded["runs"][0], recorded["this"]
+    assert tiny["test_accuracy"] < shipped["test_accuracy"] - 0.1, "one epoch on 1,000 images is far behind"
+    assert recorded["command"].startswith("python benchmarks/candidates.py shipped=")
+
+    card = (this / "README.md").read_text()
+    assert "### Candidates" in card
+    line = next(line for line in card.splitlines() if line.startswith("| tiny |"))
+    test_points = 100 * (tiny["test_accuracy"] - shipped["test_accuracy"])
+    assert f"Fashion-MNIST ({test_points:+.2f})" in line.split("behind on")[1]
+    for key, name in (("product_photos", "product photos"), ("phone_photos_large", "the large phone set")):
+        points = round(100 * (tiny[key] - shipped[key]), 1)
+        side = "ahead on" if points > 0 else "behind on" if points < 0 else None
+        if side:
+            assert f"{name} ({points:+.1f})" in line.split(side)[1].split(";")[0]
+        else:
+            assert name not in line
+
+
+def test_record_refuses_a_folder_that_is_not_among_the_runs(photo_root, tmp_path, capsys):
+    this = tmp_path / "shipped"
+    shutil.copytree(ROOT / "model" / "pretrained", this)
+    before = (this / "metrics.json").read_bytes()
+
+    assert (
+        candidates.main([str(ROOT / "model" / "pretrained"), "--photos", str(photo_root), "--record", str(this)]) == 1
+    )
+
+    assert f"{this} is not among the runs; give it as NAME={this}" in capsys.readouterr().err
+    assert (this / "metrics.json").read_bytes() == before

@@ -10,7 +10,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_url
 
 from model import artifacts
 from model.files import write_text
-from model.metrics import Metrics, read_metrics, write_metrics
+from model.metrics import Candidate, Metrics, read_metrics, write_metrics
 from model.tinyvgg import TinyVGG
 from model.training.config import RECIPE_FIELDS
 
@@ -104,6 +104,10 @@ def build_card(
             ood=metrics.get("ood"),
             real_photos=metrics.get("real_photos"),
             product_photos=metrics.get("product_photos"),
+            candidates=metrics.get("candidates"),
+            leans=[leans(run, metrics["candidates"]["this"]) for run in metrics["candidates"]["runs"]]
+            if "candidates" in metrics
+            else [],
             command=metrics["command"],
             hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
             train_seconds=metrics["train_seconds"],
@@ -121,6 +125,28 @@ def build_card(
             versions={k: v for k, v in metrics["environment"].items() if k not in ("device", "precision", "cpu")},
         )
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
+
+
+# The axes a candidate is weighed on (`benchmarks/candidates.py`): their names in the card, and the
+# decimals of a difference in points (as the card's figures have them). A difference that rounds to
+# zero is no lean either way.
+AXES = {
+    "product_photos": ("product photos", 1),
+    "phone_photos_large": ("the large phone set", 1),
+    "phone_photos": ("the 290 phone photos", 1),
+    "test_accuracy": ("Fashion-MNIST", 2),
+}
+
+
+def leans(run: Candidate, this: Candidate) -> str:
+    """Which way `run` leans against `this` model: the axes it is ahead and behind on, in points."""
+    ahead, behind = [], []
+    for key, (name, digits) in AXES.items():
+        points = round(100 * (run[key] - this[key]), digits)
+        if points:
+            (ahead if points > 0 else behind).append(f"{name} ({points:+.{digits}f})")
+    parts = [f"ahead on {', '.join(ahead)}" if ahead else "", f"behind on {', '.join(behind)}" if behind else ""]
+    return "; ".join(part for part in parts if part) or "level on every axis"
 
 
 def read_run(folder: str | Path) -> dict[str, Any]:
@@ -171,7 +197,8 @@ def write_card(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -
 
 def record_figures(folder: str | Path, model: TinyVGG, key: str, figures: dict[str, Any]) -> Path:
     """Store a benchmark's `figures` in `folder`'s metrics.json under `key` (checked against its schema), and
-    rewrite the card that reports them; `benchmarks/real_photos.py` and `product_photos.py` --record do this."""
+    rewrite the card that reports them; `benchmarks/real_photos.py`, `product_photos.py` and `candidates.py`
+    --record do this."""
     metrics = read_metrics(folder)
     metrics[key] = figures
     write_metrics(folder, metrics)
