@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         from model.publishing.card import record_figures
 
-        others = [candidate(name, figures) for name, figures in found.items() if name != this[0]]
+        others = [candidate(name, run) for name, run in found.items() if name != this[0]]
         record = {
             "this": candidate(this[0], found[this[0]]),
             "runs": others,
