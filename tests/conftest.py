@@ -91,6 +91,17 @@ def fashion_mnist() -> FashionMNIST:
 
 
 @pytest.fixture(scope="session")
+def notebook_run(tmp_path_factory, fashion_mnist) -> Path:
+    """A real run folder, read only: the notebook's network trained for one epoch on 1,000 images."""
+    import train
+
+    out = tmp_path_factory.mktemp("notebook-run")
+    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "300", "--no-progress"]
+    assert train.main([*args, "--output-dir", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def _hub_session() -> Iterator[HubServer]:
     with HubServer(port=HUB_PORT) as server:
         yield server

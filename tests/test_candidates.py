@@ -93,18 +93,8 @@ def test_a_folder_without_the_photo_sets_says_which_is_missing(tmp_path, capsys)
     assert "has no labels.json" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, fashion_mnist):
-    """A real, weak candidate: the notebook's network trained for one epoch on 1,000 images."""
-    import train
-
-    out = tmp_path_factory.mktemp("tiny-run")
-    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "300", "--no-progress"]
-    assert train.main([*args, "--output-dir", str(out)]) == 0
-    return out
-
-
-def test_record_stores_every_run_and_the_card_says_which_way_each_leans(photo_root, tiny_run, tmp_path, capsys):
+def test_record_stores_every_run_and_the_card_says_which_way_each_leans(photo_root, notebook_run, tmp_path, capsys):
+    tiny_run = notebook_run  # a real, weak candidate
     this = tmp_path / "shipped"
     shutil.copytree(ROOT / "model" / "pretrained", this)
     argv = [f"shipped={this}", f"tiny={tiny_run}", "--photos", str(photo_root), "--record", str(this)]

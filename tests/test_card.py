@@ -20,13 +20,8 @@ PLACEHOLDER = "[More Information Needed]"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, fashion_mnist):
-    import train
-
-    out = tmp_path_factory.mktemp("card-run")
-    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "1000", "--limit-test", "300", "--no-progress"]
-    assert train.main([*args, "--output-dir", str(out)]) == 0
-    return out
+def trained(notebook_run):
+    return notebook_run
 
 
 def test_save_pretrained_replaces_a_stale_card(tmp_path):
