@@ -19,6 +19,11 @@ from model.classes import CLASS_NAMES
 from model.errors import ConfigError, ModelFolderError
 from model.files import atomic_path, write_json
 
+# Images per forward pass when scoring many (evaluation, calibration). Larger batches are slower on
+# a CPU: a batch of 1,000 spills its 28x28 activations out of the caches and ran at half the speed
+# of 128 on an AVX2 EPYC (python benchmarks/eval_speed.py).
+SCORING_BATCH = 128
+
 
 def conv_block(in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
     """conv3x3-ReLU-conv3x3-ReLU-maxpool2, as in the notebook (with BatchNorm after each conv if asked)."""

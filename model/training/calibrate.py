@@ -34,7 +34,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from model.calibration import ood_score, recalibrated, roughness  # noqa: E402
 from model.predict import answer_logits  # noqa: E402
 from model.preprocess import FRAME, PHOTO_WAYS, ImageError, prepare_image, to_inputs  # noqa: E402
-from model.tinyvgg import TinyVGG  # noqa: E402
+from model.tinyvgg import SCORING_BATCH, TinyVGG  # noqa: E402
 from model.training.augment import photo_like  # noqa: E402
 from model.training.photoset import PhotoSet  # noqa: E402
 from model.training.report import save_figure  # noqa: E402
@@ -52,12 +52,9 @@ KEEP = 0.98
 
 
 def in_chunks(
-    score: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500
+    score: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = SCORING_BATCH
 ) -> torch.Tensor:
-    """`score` (a model, or its `ood_score`) on uint8 images, a chunk at a time.
-
-    One huge batch is slower and needs gigabytes.
-    """
+    """`score` (a model, or its `ood_score`) on uint8 images, a chunk at a time: one huge batch is slower."""
     with torch.inference_mode():
         return torch.cat([score(to_inputs(chunk)) for chunk in images.split(batch_size)])
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from model import artifacts
 from model.preprocess import to_inputs
-from model.tinyvgg import TinyVGG
+from model.tinyvgg import SCORING_BATCH, TinyVGG
 from model.training.augment import augmented
 from model.training.checkpoint import load_checkpoint, save_checkpoint
 from model.training.config import TRAIN_MEAN, TRAIN_STD, TrainConfig
@@ -208,7 +208,7 @@ def evaluate(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    batch_size: int = 1000,
+    batch_size: int = SCORING_BATCH,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Evaluation:
     """Per-sample cross-entropy and accuracy of `model` on uint8 images."""
