@@ -62,6 +62,9 @@ class TinyVGG(
         dropout: Dropout probability before the classifier (0 disables it).
         input_mean: Subtracted from the [0, 1] input inside `forward`.
         input_std: The input is divided by it inside `forward`.
+        mirror_average: In eval mode, answer with the mean of the logits of each image and of its mirror
+            image (flipped left to right), a test-time augmentation: Fashion-MNIST's shoes all point
+            left, a photo's point either way. Training sees one view at a time (with random flips).
         temperature: Logits are divided by it, so that softmax probabilities are calibrated.
         ood_threshold: An `ood_score` below it means "not like the training images".
         max_roughness: The roughest training image's roughness; `ood_score` counts more against the image.
@@ -80,6 +83,7 @@ class TinyVGG(
         dropout: float = 0.0,
         input_mean: float = 0.0,
         input_std: float = 1.0,
+        mirror_average: bool = False,
         temperature: float = 1.0,
         ood_threshold: float | None = None,
         max_roughness: float | None = None,
@@ -98,12 +102,21 @@ class TinyVGG(
 
         self.class_names = list(class_names)
         self.input_mean, self.input_std = float(input_mean), float(input_std)
+        self.mirror_average = bool(mirror_average)
         self.temperature = float(temperature)
         self.photo_temperature = float(photo_temperature) if photo_temperature is not None else None
         self.ood_threshold, self.max_roughness, self.frame_threshold = ood_threshold, max_roughness, frame_threshold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Calibrated logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
+        if self.mirror_average and not self.training:
+            # Both views in one batch, then their mean: the same sum in either order, so an image and
+            # its mirror image get the same answer.
+            return self.one_view(torch.cat([x, x.flip(-1)])).unflatten(0, (2, -1)).mean(0)
+        return self.one_view(x)
+
+    def one_view(self, x: torch.Tensor) -> torch.Tensor:
+        """Calibrated logits of the images as they are, whatever `mirror_average` says."""
         return self.head(self.conv_block_2(self.conv_block_1(self.normalize(x))))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +146,7 @@ class TinyVGG(
             f"2 conv blocks of {self.widths[0]} and {self.widths[1]} channels"
             + (", batch norm" if config["batch_norm"] else "")
             + (f", dropout {config['dropout']}" if config["dropout"] else "")
+            + (", answers averaged with the mirror image's" if config["mirror_average"] else "")
         )
 
     # The mixin's hooks: what `save_pretrained`, `push_to_hub` and `from_pretrained` do for this class.
@@ -235,8 +249,9 @@ evaluates and writes a card with the measured results.
 """
 
 # Added after models were published; a config.json without them means what their default means (no photo
-# calibration yet), so an older model still loads and its photo calibration can be fitted later.
-OPTIONAL_KEYS = ("photo_temperature", "frame_threshold")
+# calibration yet, one view), so an older model still loads, answers as it did, and its photo calibration
+# can be fitted later.
+OPTIONAL_KEYS = ("photo_temperature", "frame_threshold", "mirror_average")
 
 
 def config_keys() -> list[str]:

@@ -10,8 +10,8 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, sandal_straps, erase_share, label_smoothing, ema_decay) at the values that make exactly
-# those runs.
+# added since (spin_share, sandal_straps, erase_share, label_smoothing, ema_decay, mirror_average) at the values
+# that make exactly those runs.
 RECIPES = {
     "notebook": dict(
         epochs=3,
@@ -34,6 +34,7 @@ RECIPES = {
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
+        mirror_average=False,
         precision="fp32",
         val_size=0,
     ),
@@ -58,6 +59,7 @@ RECIPES = {
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
+        mirror_average=False,
         precision="auto",
         val_size=0,
     ),
@@ -82,6 +84,7 @@ RECIPES = {
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
+        mirror_average=True,
         precision="auto",
         val_size=5000,
     ),

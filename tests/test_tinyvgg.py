@@ -14,8 +14,9 @@ from torch import nn
 from model.calibration import ood_score, photo_logits
 from model.classes import CLASS_NAMES
 from model.errors import ConfigError, ModelFolderError
+from model.preprocess import to_inputs
 from model.tinyvgg import TinyVGG
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_mirror_average
 
 
 class NotebookTinyVGG(nn.Module):
@@ -185,3 +186,39 @@ def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
 
     with torch.inference_mode():
         assert torch.equal(ood_score(model, x, model(x)), ood_score(model, x))
+
+
+def test_a_mirror_averaged_model_answers_an_image_and_its_mirror_image_alike(fashion_mnist):
+    model = with_mirror_average(TinyVGG.from_pretrained(ROOT / "model" / "pretrained"), True)
+    x = to_inputs(fashion_mnist.test_images[:64])
+
+    with torch.inference_mode():
+        logits, mirrored = model(x), model(x.flip(-1))
+        views = (model.one_view(x) + model.one_view(x.flip(-1))) / 2
+
+    assert torch.equal(logits, mirrored)
+    torch.testing.assert_close(logits, views, rtol=0, atol=1e-5)
+    assert not torch.allclose(logits, model.one_view(x), atol=1e-3), "the mirror image changes the answer"
+
+
+def test_a_mirror_averaged_model_trains_on_one_view_at_a_time(fashion_mnist):
+    model = with_mirror_average(TinyVGG.from_pretrained(ROOT / "model" / "pretrained"), True)
+    x = to_inputs(fashion_mnist.test_images[:64])
+
+    model.train()
+    with torch.no_grad():
+        assert torch.equal(model(x), model.one_view(x))
+
+
+def test_a_config_from_before_the_mirror_average_loads_as_one_view(tmp_path):
+    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("mirror_average", None)
+    (folder / "config.json").write_text(json.dumps(config))
+
+    model = TinyVGG.from_pretrained(folder)
+
+    assert model.mirror_average is False
+    x = torch.rand(4, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(model(x), model.one_view(x))

@@ -4,8 +4,9 @@
 
 Writes FOLDER/model.onnx: input "pixels", float32 (N, 1, 28, 28) in [0, 1]; outputs "logits" and
 "photo_logits", float32 (N, 10). The input normalisation and the calibration temperatures are inside
-the graph, as they are inside `TinyVGG.forward` and `model.calibration.photo_logits`, and the class names
-travel in the model's metadata_props.
+the graph, as they are inside `TinyVGG.forward` and `model.calibration.photo_logits` (so is the mean over
+the image and its mirror image, for a model with `mirror_average`), and the class names travel in the
+model's metadata_props.
 The file replaces an old one only when ONNX Runtime agrees with PyTorch on the 10,000 test images.
 """
 

@@ -70,6 +70,7 @@ def build_model(config: TrainConfig, class_names: Sequence[str]) -> TinyVGG:
         dropout=config.dropout,
         input_mean=TRAIN_MEAN if config.normalize else 0.0,
         input_std=TRAIN_STD if config.normalize else 1.0,
+        mirror_average=config.mirror_average,
     )
 
 
