@@ -84,7 +84,7 @@ RECIPES = {
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
-        mirror_average=True,
+        mirror_average=False,
         precision="auto",
         val_size=5000,
     ),
