@@ -254,6 +254,12 @@ evaluates and writes a card with the measured results.
 OPTIONAL_KEYS = ("photo_temperature", "frame_threshold", "mirror_average")
 
 
+def with_optional_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with each of OPTIONAL_KEYS it lacks set to its default: what the model it loads as holds."""
+    parameters = inspect.signature(TinyVGG.__init__).parameters
+    return {name: parameters[name].default for name in OPTIONAL_KEYS} | config
+
+
 def config_keys() -> list[str]:
     """The keys a config.json must hold: every argument of `TinyVGG.__init__` but OPTIONAL_KEYS."""
     return [name for name in inspect.signature(TinyVGG.__init__).parameters if name not in ("self", *OPTIONAL_KEYS)]

@@ -25,7 +25,7 @@ from model.errors import BundleError
 from model.publishing.hub import push as hub_push
 from model.publishing.space import main as space_main
 from model.publishing.space import push
-from model.publishing.static_space import build_static, bundle_bytes, model_spec
+from model.publishing.static_space import build_static, bundle_bytes, check_onnx, model_spec
 from tests.conftest import ROOT, missing_under_ci, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -220,6 +220,17 @@ def test_a_hub_model_whose_onnx_was_exported_from_another_calibration_is_refused
     with pytest.raises(BundleError, match="exported from another config.json"):
         build_static(tmp_path / "space", "alice/recalibrated")
     assert not (tmp_path / "space").exists()
+
+
+def test_a_config_json_from_before_an_optional_key_matches_the_onnx_that_writes_the_keys_default():
+    onnx = ROOT / "model" / "pretrained" / "model.onnx"
+    config = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    without = {key: value for key, value in config.items() if key != "mirror_average"}
+
+    for written in (without, without | {"mirror_average": False}):
+        check_onnx(onnx, written, "model/pretrained")  # the export's config, as the folder means it
+    with pytest.raises(BundleError, match="exported from another config.json"):
+        check_onnx(onnx, without | {"mirror_average": True}, "model/pretrained")
 
 
 def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_commit(hub_server, monkeypatch, tmp_path):

@@ -30,6 +30,7 @@ from model.predict import (
 )
 from model.publishing import export
 from model.publishing.bundle import empty_folder, hub_source, static_card
+from model.tinyvgg import with_optional_defaults
 
 WEB = artifacts.CHECKOUT / "web"
 NODE_MODULES = artifacts.CHECKOUT / "node_modules"
@@ -200,7 +201,9 @@ def check_onnx(onnx: Path, config: dict, source: str) -> None:
         raise BundleError(
             f"{source}: {artifacts.ONNX} has no {export.PHOTO_OUTPUT_NAME} output (an older export). {redo}"
         )
-    if exported != config:
+    # A config.json from before an optional key (model.tinyvgg.OPTIONAL_KEYS) means its default; the
+    # export writes every key.
+    if exported is None or with_optional_defaults(exported) != with_optional_defaults(config):
         raise BundleError(
             f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}"
         )
