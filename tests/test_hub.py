@@ -30,18 +30,10 @@ REPO = "alice/tinyvgg-fashion-mnist"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory, fashion_mnist) -> Path:
-    out = tmp_path_factory.mktemp("trained")
-    args = ["--preset", "notebook", "--epochs", "1", "--limit-train", "2000", "--limit-test", "500", "--no-progress"]
-    assert train.main([*args, "--output-dir", str(out)]) == 0
-    return out
-
-
 @pytest.fixture
-def trained(trained_once: Path, tmp_path: Path) -> Path:
+def trained(notebook_run: Path, tmp_path: Path) -> Path:
     """A fresh copy of a real training run's folder (checkpoint included) for each test."""
-    return Path(shutil.copytree(trained_once, tmp_path / "trained"))
+    return Path(shutil.copytree(notebook_run, tmp_path / "trained"))
 
 
 @pytest.fixture
