@@ -135,6 +135,7 @@ def candidate(name: str, found: dict) -> dict:
         "phone_photos_large": found["large_mean"],
         "phone_photos": found["small_mean"],
         "test_accuracy": found["test_accuracy"],
+        "train_minutes": found["train_minutes"],
     }
 
 

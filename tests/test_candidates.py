@@ -122,6 +122,8 @@ def test_record_stores_every_run_and_the_card_says_which_way_each_leans(photo_ro
     line = next(line for line in card.splitlines() if line.startswith("| tiny |"))
     test_points = 100 * (tiny["test_accuracy"] - shipped["test_accuracy"])
     assert f"Fashion-MNIST ({test_points:+.2f})" in line.split("behind on")[1]
+    minutes = json.loads((tiny_run / "metrics.json").read_text())["train_seconds"] / 60
+    assert line.split("|")[6].strip() == f"{minutes:.1f}" == f"{tiny['train_minutes']:.1f}", "the minutes it trained"
     for key, name in (("product_photos", "product photos"), ("phone_photos_large", "the large phone set")):
         points = round(100 * (tiny[key] - shipped[key]), 1)
         side = "ahead on" if points > 0 else "behind on" if points < 0 else None
