@@ -14,7 +14,6 @@ from model.training.augment import (
     photo_like,
     random_convolution,
     random_erasing,
-    three_quarter,
     top_view,
 )
 from model.training.config import PHOTO_LIKE_SHARES, PRESETS
@@ -212,42 +211,6 @@ def test_a_sandal_from_above_shows_straps_across_its_footbed(shoes):
         assert len(levels) == 2 and 1.0 in levels, "straps and the footbed between them"
         assert 0.34 <= float(levels.min() / levels.max()) <= 0.76, "the straps stand out from the footbed"
         assert 0.05 < float(counts.min() / counts.sum()) < 0.6, "the straps cover part of the foot"
-
-
-def test_slanted_views_replace_footwear_only(batch):
-    x, labels = batch
-    footwear = torch.isin(labels, torch.tensor(FOOTWEAR))
-
-    # Both draw the same random numbers (a share of 0 would skip the draws); only whether a slanted view is taken differs.
-    slanted, straight = (
-        photo_like(
-            x, labels, torch.Generator().manual_seed(0), **ONLY_TOP_VIEWS, sandal_straps=1.0, three_quarter_share=share
-        )
-        for share in (1.0, 1e-12)
-    )
-
-    changed = (slanted - straight).abs().flatten(1).amax(1) > 0
-    assert bool(changed[footwear].all()) and not bool(changed[~footwear].any())
-
-
-def test_a_flip_flop_seen_at_a_slant_is_a_slab_behind_its_squeezed_side_view():
-    side = torch.zeros(400, 1, 28, 28)
-    side[:, 0, 13:15, 3:25] = 0.8  # a flip-flop from the side: a thin sole, 2 pixels high, on the middle rows
-
-    slanted = three_quarter(side, torch.Generator().manual_seed(0))[:, 0]
-
-    lit_rows = (slanted > 0.04).any(2).sum(1)
-    assert int(lit_rows.min()) >= 3, "at least one pixel of depth beyond the sole itself"
-    assert float((lit_rows >= 6).float().mean()) > 0.3, "often a slab several pixels deep, as shop photos show"
-    assert float((slanted > 0.04).any(1).sum(1).float().median()) >= 22, "as long as the sole, give or take the slant"
-    # The squeeze keeps the middle rows where they are: the sole stays on rows 13 and 14.
-    top_face = slanted[:, :13].amax((1, 2)) > 0.04
-    wall = slanted[:, 15:].amax((1, 2)) > 0.04
-    assert 0.3 < float(top_face.float().mean()) < 0.7 and bool((top_face ^ wall).all()), (
-        "the depth goes up (a side view's top face) or down (a top view's wall), each about half of the time"
-    )
-    faces = slanted[(slanted > 0.04) & (slanted < 0.79)]
-    assert len(faces) > 0 and float(faces.std()) > 0.05, "the face behind is shaded apart from the sole"
 
 
 def test_a_random_convolution_changes_the_shading_but_not_the_silhouette(batch):

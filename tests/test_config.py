@@ -10,8 +10,8 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, sandal_straps, three_quarter_share, erase_share, label_smoothing, ema_decay,
-# mirror_average) at the values that make exactly those runs.
+# added since (spin_share, sandal_straps, erase_share, label_smoothing, ema_decay, mirror_average) at the values
+# that make exactly those runs.
 RECIPES = {
     "notebook": dict(
         epochs=3,
@@ -31,7 +31,6 @@ RECIPES = {
         style_share=0.0,
         spin_share=0.5,
         sandal_straps=0.0,
-        three_quarter_share=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -57,7 +56,6 @@ RECIPES = {
         style_share=0.0,
         spin_share=0.5,
         sandal_straps=0.0,
-        three_quarter_share=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,
@@ -83,7 +81,6 @@ RECIPES = {
         style_share=0.5,
         spin_share=0.5,
         sandal_straps=1.0,
-        three_quarter_share=0.0,
         erase_share=0.0,
         label_smoothing=0.0,
         ema_decay=0.0,

@@ -56,13 +56,11 @@ def photo_like(
     style_share: float,
     spin_share: float,
     sandal_straps: float = 0.0,
-    three_quarter_share: float = 0.0,
 ) -> torch.Tensor:
     """Each image of a (N, 1, 28, 28) batch in [0, 1], as preprocessing might hand over a photo of it.
 
     `top_view_share` of the footwear becomes a made-up top view (`top_view`; `sandal_straps` of the
-    sandals' drawn with their straps), `three_quarter_share` of it is seen at a slant (`three_quarter`),
-    `spin_share` of it turns to any angle, and
+    sandals' drawn with their straps), `spin_share` of it turns to any angle, and
     `style_share` of the batch ends with a random convolution (`random_convolution`).
     """
     n = len(x)
@@ -84,9 +82,6 @@ def photo_like(
     if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
         seen_from_above = footwear & chance(top_view_share)  # drawn before the views, as ever
         x = torch.where(seen_from_above[:, None, None, None], top_view(x, generator, labels, sandal_straps), x)
-    if three_quarter_share > 0:  # with 0 no draws at all: the recipe without slanted views, exactly
-        slanted = footwear & chance(three_quarter_share)
-        x = torch.where(slanted[:, None, None, None], three_quarter(x, generator), x)
 
     # Geometry: scale, position and a small tilt; footwear turns any way `spin_share` of the time.
     angle = uniform(-12, 12) * math.pi / 180
@@ -193,40 +188,6 @@ def top_view(
         strapped = (labels == SANDAL).to(x.device)[:, None, None] & (uniform(0, 1) < sandal_straps)
         inside = torch.where(strapped, _straps(across, along, length, width, uniform), inside)
     return (sole * shade * inside * (0.85 + 0.3 * blotches)).clamp(0, 1)[:, None]
-
-
-def three_quarter(x: torch.Tensor, generator: torch.Generator, max_depth: int = 8) -> torch.Tensor:
-    """The shoes in `x` (side or top views) as a shop photo shows them: from above and in front, at a slant.
-
-    Seen at a slant, a shoe is foreshortened and shows a second face: a side view shows the top of
-    the shoe (its footbed, its opening) above its profile, a top view the sole's edge or the shoe's
-    wall below its outline. Both are drawn the same way, as the flat shape pushed out into depth: the
-    view is squeezed vertically, then copies of it shifted 1 to `max_depth` pixels up or down (a little
-    sideways), shaded darker or lighter, fill in behind it. Nothing here depends on the class: a
-    flip-flop's sole pushed out becomes the slab that shop photos of flip-flops show.
-    """
-    n = len(x)
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return (low + (high - low) * torch.rand(n, generator=generator)).to(x.device)
-
-    squeeze = uniform(0.6, 0.95)
-    ones, zeros = torch.ones_like(squeeze), torch.zeros_like(squeeze)
-    theta = torch.stack([torch.stack([ones, zeros, zeros], 1), torch.stack([zeros, 1 / squeeze, zeros], 1)], 1)
-    flat = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
-    # Depth goes up (the top face above a side view) or down (the wall below a top view), a little askew.
-    angle = uniform(-0.6, 0.6) + math.pi / 2 + math.pi * (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    depth = uniform(1, max_depth)
-    shade = uniform(0.4, 1.2)
-    behind = torch.zeros_like(flat)
-    for step in range(1, max_depth + 1):
-        # One pixel of depth at a time, in grid_sample's [-1, 1] coordinates (2/28 per pixel).
-        shift = step * 2 / 28 * torch.stack([-torch.cos(angle), torch.sin(angle)], 1)
-        theta = torch.cat([torch.eye(2, device=x.device).expand(n, 2, 2), shift[:, :, None]], 2)
-        moved = F.grid_sample(flat, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
-        behind = torch.where((step <= depth)[:, None, None, None], torch.maximum(behind, moved), behind)
-    behind = (behind * shade[:, None, None, None]).clamp(0, 1)
-    return torch.where(flat > GARMENT_LEVEL, flat, behind)
 
 
 def _straps(
@@ -337,7 +298,6 @@ def augmented(
     style_share: float,
     spin_share: float,
     sandal_straps: float = 0.0,
-    three_quarter_share: float = 0.0,
     erase_share: float = 0.0,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
@@ -361,7 +321,6 @@ def augmented(
         style_share=style_share,
         spin_share=spin_share,
         sandal_straps=sandal_straps,
-        three_quarter_share=three_quarter_share,
     )
     photo = photo_like(x[chosen], labels[chosen], generator, **shares)
     out = flip_and_shift(x, generator)

@@ -24,7 +24,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # What `--augment photo` makes of a photo-like image, besides how many images it takes (`photo_share`).
-PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share", "sandal_straps", "three_quarter_share")
+PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share", "sandal_straps")
 # The value of each option added to the recipe since, in the runs from before it existed: what
 # `python -m model.publishing.recalibrate` redoes, and what a checkpoint without it was trained with.
 BEFORE_THE_OPTION = {
@@ -32,7 +32,6 @@ BEFORE_THE_OPTION = {
     "style_share": 0.0,
     "spin_share": 0.5,
     "sandal_straps": 0.0,
-    "three_quarter_share": 0.0,
     "erase_share": 0.0,
     "label_smoothing": 0.0,
     "ema_decay": 0.0,
@@ -158,11 +157,6 @@ class TrainConfig:
         1.0,
         "with --augment photo, the share of the sandals' made-up top views drawn as a sandal looks from above "
         "(its footbed between straps, no opening) instead of the plain oval every shoe gets",
-    )
-    three_quarter_share: float | None = from_preset(
-        0.0,
-        "with --augment photo, the share of photo-like footwear seen at a slant, from above and in front, as "
-        "shop photos show shoes: squeezed, with a second face pushed out behind it",
     )
     erase_share: float | None = from_preset(
         0.0,

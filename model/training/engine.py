@@ -119,7 +119,6 @@ def train_one_epoch(
     style_share: float,
     spin_share: float,
     sandal_straps: float,
-    three_quarter_share: float,
     erase_share: float,
     label_smoothing: float,
     memory_format: torch.memory_format = torch.contiguous_format,
@@ -166,7 +165,6 @@ def train_one_epoch(
         style_share=style_share,
         spin_share=spin_share,
         sandal_straps=sandal_straps,
-        three_quarter_share=three_quarter_share,
         erase_share=erase_share,
     )
     for step in range(state.step, num_batches):
