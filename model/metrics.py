@@ -147,7 +147,8 @@ class Candidate(TypedDict):
     phone_photos_large: float  # real-photos-large's mean of the per-label accuracies
     phone_photos: float  # real-photos' (the 290) mean of the per-label accuracies
     test_accuracy: float  # Fashion-MNIST, from the run's metrics.json
-    train_minutes: NotRequired[float]  # the run's train_seconds / 60, on the machine it trained on; absent in older records
+    # The run's train_seconds / 60, on the machine it trained on; absent in records from before it.
+    train_minutes: NotRequired[float]
 
 
 class Candidates(TypedDict):
