@@ -82,6 +82,9 @@ class StaticPage:
         self.page.goto(self.url)
         self.page.evaluate("window.tinyvgg.ready")
         self.load_seconds = time.perf_counter() - started
+        # The page's own assets (the examples' thumbnails) may still be loading once the model is ready: wait
+        # for them, so that `requests` counts only what classifying asks for.
+        self.page.wait_for_load_state("networkidle")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -99,6 +102,10 @@ class StaticPage:
 
     def reset_requests(self) -> None:
         self.requests.clear()
+
+    def network_requests(self) -> list[str]:
+        """The requests since `reset_requests` that left the tab (blob: and data: URLs stay in memory)."""
+        return [url for url in self.requests if not url.startswith(("blob:", "data:"))]
 
 
 def python_answer(path: Path, model: TinyVGG) -> dict:

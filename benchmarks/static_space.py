@@ -55,7 +55,7 @@ def measure(bundle: Path, photos: list[Path], model: TinyVGG) -> dict:
                     "python_ms": in_python["ms"],
                 }
             )
-        requests = list(page.requests)
+        requests = page.network_requests()
     answered = [r for r in rows if "same_top" in r]
     refused = [r for r in rows if "both_refused" in r]
     size = bundle_bytes(bundle)

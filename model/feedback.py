@@ -24,6 +24,7 @@ import fnmatch
 import io
 import json
 import logging
+import re
 import secrets
 import sys
 import threading
@@ -54,6 +55,9 @@ NONE_OF_THESE = "none of these ten"  # the choice for a garment of no Fashion-MN
 # The files a record may be made of (MONTH/ID.jpg, MONTH/ID.json): nothing else in the folder is uploaded,
 # whatever folder the operator names.
 MONTH = "[0-9][0-9][0-9][0-9]-[0-9][0-9]"
+# A record's id: the UTC second it was kept, and 8 random hex digits.
+RECORD_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+EXAMPLE_ID = "20261203T041512Z-1a2b3c4d"
 RECORD_PATTERNS = [f"{MONTH}/*.jpg", f"{MONTH}/*.json"]
 # How long start-up waits for the Hub before it goes on, uploading later (the client has no timeout of its own).
 CONNECT_WAIT_SECONDS = 30
@@ -293,6 +297,15 @@ def delete_record(record_id: str, folder: str | Path = DEFAULT_FOLDER, repo_id: 
         FeedbackError: No record has that id, in the folder or the dataset.
         HubError: The Hub refused the deletion or could not be reached.
     """
+    if not RECORD_ID.fullmatch(record_id):
+        raise FeedbackError(
+            f"{record_id!r} is not a feedback record id: ids look like {EXAMPLE_ID}, as the app showed after sending."
+        )
+    if not Path(folder).is_dir() and not repo_id:
+        raise FeedbackError(
+            f"There is no feedback folder {folder}. Name the folder of `python app.py --feedback DIR` with --dir, "
+            "or the Hub dataset it uploads to with --repo."
+        )
     local = [path for path in _record_files(Path(folder)) if path.stem == record_id]
     for path in local:
         path.unlink()
@@ -307,14 +320,14 @@ def delete_record(record_id: str, folder: str | Path = DEFAULT_FOLDER, repo_id: 
         except Exception as err:
             raise HubError(describe_error(err, repo_id, None, action="delete from")) from err
     if not local and not remote:
-        where = f"{folder}" + (f" or {repo_id}" if repo_id else "")
+        where = " or ".join(str(place) for place in (folder if Path(folder).is_dir() else None, repo_id) if place)
         lag = (
             " A record sent in the last few minutes may not be on the Hub yet: the app uploads every few minutes "
             "(--feedback-every)."
             if repo_id
             else ""
         )
-        raise FeedbackError(f"No feedback record {record_id} in {where}. Ids look like 20261203T041512Z-1a2b3c4d.{lag}")
+        raise FeedbackError(f"No feedback record {record_id} in {where}.{lag}")
     return [str(path) for path in local] + [f"{repo_id}: {name}" for name in remote]
 
 
@@ -366,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.feedback", description="Manage the app's feedback records.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("delete", help="delete one record, here and on the Hub (when someone asks)")
-    p.add_argument("record_id", help="the id the app showed after sending, e.g. 20261203T041512Z-1a2b3c4d")
+    p.add_argument("record_id", help=f"the id the app showed after sending, e.g. {EXAMPLE_ID}")
     p.add_argument("--dir", type=Path, default=DEFAULT_FOLDER, help="the app's feedback folder (default: feedback)")
     p.add_argument("--repo", help="the Hub dataset the app uploads to, as user/name (default: none)")
     args = parser.parse_args(argv)

@@ -141,6 +141,18 @@ class ProductPhotos(TypedDict):
     command: str
 
 
+class ShopPhotos(TypedDict):
+    """`python benchmarks/shop_photos.py --record FOLDER`: the test images as shop photos, through the app's
+    preprocessing, against the 28x28 originals."""
+
+    images: int
+    original_accuracy: float
+    accuracy: float
+    same_prediction: float  # the share of images answered as their 28x28 original is
+    ms_per_photo: float  # decoding and preprocessing
+    command: str
+
+
 class Candidate(TypedDict):
     name: str  # what the run is, as `benchmarks/candidates.py NAME=RUN` named it
     product_photos: float  # the product photos' mean of the per-class accuracies
@@ -178,6 +190,7 @@ class Metrics(TypedDict):
     photo_calibration: NotRequired[PhotoCalibration]
     real_photos: NotRequired[RealPhotos]
     product_photos: NotRequired[ProductPhotos]
+    shop_photos: NotRequired[ShopPhotos]
     candidates: NotRequired[Candidates]
 
 

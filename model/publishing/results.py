@@ -65,6 +65,12 @@ FIGURES: dict[str, Callable[[Metrics], str]] = {
     "product_photos_classes": lambda m: ", ".join(
         f"{name} {scores['accuracy']:.1%}" for name, scores in m["product_photos"]["per_class"].items()
     ),
+    "shop_photos_accuracy": lambda m: f"{m['shop_photos']['accuracy']:.2%}",
+    "shop_photos_change": lambda m: (
+        f"{100 * (m['shop_photos']['accuracy'] - m['shop_photos']['original_accuracy']):+.2f}"
+    ),
+    "shop_photos_same": lambda m: f"{m['shop_photos']['same_prediction']:.2%}",
+    "shop_photos_ms": lambda m: f"{m['shop_photos']['ms_per_photo']:.2f} ms",
     "validation": _validation,
     "command": lambda m: m["command"],
 }
