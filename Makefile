@@ -65,7 +65,7 @@ REAL_PHOTOS := ../shared/real-photos
 REAL_PHOTOS_LARGE := ../shared/real-photos-large
 PRODUCT_PHOTOS := ../shared/product-photos
 pretrained: setup
-	$(PY) train.py --output-dir model/pretrained
+	$(PY) train.py --output-dir model/pretrained --overwrite
 	rm -f model/pretrained/checkpoint.pt
 	if [ -f $(REAL_PHOTOS_LARGE)/labels.json ]; then \
 	  $(PY) -m model.publishing.recalibrate model/pretrained --photos $(REAL_PHOTOS_LARGE); fi
@@ -74,6 +74,7 @@ pretrained: setup
 	  $(PY) benchmarks/real_photos.py $(REAL_PHOTOS) --record model/pretrained; fi
 	if [ -f $(PRODUCT_PHOTOS)/labels.csv ]; then \
 	  $(PY) benchmarks/product_photos.py $(PRODUCT_PHOTOS) --record model/pretrained; fi
+	$(PY) benchmarks/shop_photos.py --record model/pretrained
 	cp model/pretrained/reliability_*.png images/
 	$(PY) -m model.publishing.results
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import errno
 import functools
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -401,16 +403,52 @@ def _file_text(path: Path) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
-def port_is_free(host: str, port: int) -> bool:
-    """Whether a server could listen on `host`:`port` now (Gradio's own error would point at launch(), not --port)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on `host`:`port` now, in words, or None when it could.
+
+    Gradio's own error would point at launch(), not at --host or --port.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        return f"--host {host} is no address of this machine (nor a name that resolves to one)"
+    with socket.socket(family) as probe:
         # As uvicorn does: a port left in TIME_WAIT by a server that just stopped is free; a listening one is not.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is in use, perhaps by another app.py. Stop that one, or serve this one "
+                    f"on another port: python app.py --port {port % 65535 + 1} (or set GRADIO_SERVER_PORT)"
+                )
+            return f"cannot listen on {host} port {port}: {err.strerror or err}"
+    return None
+
+
+def port_number(text: str) -> int:
+    """argparse's type for --port: a whole number from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"a port is a whole number from 1 to 65535 (from --port or $GRADIO_SERVER_PORT), got {text!r}"
+        )
+    return port
+
+
+def above_zero(text: str) -> float:
+    """argparse's type for --feedback-every and --feedback-max-mb: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -429,8 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--port",
-        type=int,
-        default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        type=port_number,
+        default=os.environ.get("GRADIO_SERVER_PORT", "7860"),  # a string: argparse checks it with port_number
         help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)",
     )
     parser.add_argument(
@@ -452,37 +490,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--feedback-every",
-        type=float,
+        type=above_zero,
         default=os.environ.get("FEEDBACK_EVERY", str(DEFAULT_EVERY_MINUTES)),  # a string: argparse checks it
         metavar="MINUTES",
         help=f"minutes between uploads to the dataset (default: $FEEDBACK_EVERY, else {DEFAULT_EVERY_MINUTES})",
     )
     parser.add_argument(
         "--feedback-max-mb",
-        type=float,
+        type=above_zero,
         default=os.environ.get("FEEDBACK_MAX_MB", str(DEFAULT_MAX_MB)),
         metavar="MB",
         help="refuse new feedback once the records take this many megabytes, keeping those already there "
         f"(default: $FEEDBACK_MAX_MB, else {DEFAULT_MAX_MB})",
     )
     args = parser.parse_args(argv)
-    for name in ("feedback_every", "feedback_max_mb"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be above 0, not {getattr(args, name)}")
-
+    problem = listen_problem(args.host, args.port)
+    if problem:
+        print(f"error: {problem}.", file=sys.stderr)
+        return 1
     try:
         loaded = load_with_facts(args.model)
     except (HubError, ModelFolderError) as err:
+        shipped = f" (the shipped one is {DEFAULT_MODEL})" if DEFAULT_MODEL.is_dir() else ""
         print(
             f"error: cannot load the model from {args.model}: {err}\n"
-            f"Start with another one: python app.py --model FOLDER_OR_REPO_ID (the shipped one is {DEFAULT_MODEL}).",
-            file=sys.stderr,
-        )
-        return 1
-    if not port_is_free(args.host, args.port):
-        print(
-            f"error: port {args.port} on {args.host} is in use, perhaps by another app.py. Stop that one, or serve "
-            f"this one on another port: python app.py --port {args.port + 1} (or set GRADIO_SERVER_PORT).",
+            f"Start with another one: python app.py --model FOLDER_OR_REPO_ID{shipped}.",
             file=sys.stderr,
         )
         return 1

@@ -31,6 +31,10 @@ from model.training.device import native_bf16, processor_name, resolve_precision
 from model.training.distributed import Distributed, init_distributed, shutdown
 from model.training.engine import TrainingInterrupted, build_model, evaluate, fit
 from model.training.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
+from model.training.run_folder import FolderTaken, refuse_to_replace
+
+# Flags that change how a run goes, not the weights it ends with.
+NOT_THE_RECIPE = ("--resume", "--overwrite", "--no-progress")
 
 
 def _hidden_units(text: str) -> list[int]:
@@ -153,6 +157,13 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     except OSError as err:
         say(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
         return 1
+    try:
+        refuse_to_replace(
+            output_dir, resume=config.resume, overwrite=config.overwrite, command=[*launcher, "train.py", *argv]
+        )
+    except FolderTaken as err:
+        say(f"error: {err}", file=sys.stderr)
+        return 1
     if group.is_main:
         for path in remove_stale_temporaries(output_dir):
             say(f"removed {path}, left half-written by an earlier run that was killed")
@@ -184,7 +195,9 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
             model, train, test, config, output_dir, val=val, device=device, log=say, on_epoch=curves, group=group
         )
     except TrainingInterrupted as stop:
-        command = shlex.join([*launcher, "train.py", *[a for a in argv if a != "--resume"], "--resume"])
+        command = shlex.join(
+            [*launcher, "train.py", *[a for a in argv if a not in ("--resume", "--overwrite")], "--resume"]
+        )
         say(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
         return 128 + stop.signum
     except (CheckpointError, ValueError) as err:
@@ -210,8 +223,8 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         "train_images_per_second": result.train_images / max(result.train_seconds, 1e-9),
         "history": result.history,
         "per_class": per_class_scores(test[1], scored.predictions, model.class_names),
-        # The command that reproduces these weights; --resume and --no-progress do not change them.
-        "command": shlex.join([*launcher, "train.py", *[a for a in argv if a not in ("--resume", "--no-progress")]]),
+        # The command that reproduces these weights; --resume, --overwrite and --no-progress do not change them.
+        "command": shlex.join([*launcher, "train.py", *[a for a in argv if a not in NOT_THE_RECIPE]]),
         "data": {
             "source": str(data.source),
             "sha256": data.sha256,
@@ -252,10 +265,11 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
     )
     if config.push_to_hub:
         from model.errors import HubError
-        from model.publishing.hub import push
+        from model.publishing.hub import onnx_note, push
 
         try:
             print(f"pushed to {push(output_dir, config.push_to_hub)}")
+            print(onnx_note(output_dir), end="")
         except HubError as err:
             retry = shlex.join(["python", "-m", "model.publishing.hub", "push", str(output_dir), config.push_to_hub])
             print(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx2
-from huggingface_hub import constants, get_token
+from huggingface_hub import constants, get_hf_file_metadata, get_token, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -15,8 +17,10 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import validate_repo_id
 
 from model import artifacts
+from model.errors import HubError, ModelFolderError
 
 TOKENS = "https://huggingface.co/settings/tokens"
 
@@ -77,3 +81,55 @@ def describe_error(
             "Check the network and try the same command again."
         )
     return f"Could not {action} {where}: {type(err).__name__}: {err}"
+
+
+# Seconds to wait for the Hub's one answer on whether a repo exists: the client itself retries for about 25 s.
+LOOKUP_TIMEOUT = 5.0
+
+
+def find_on_hub(name: str, revision: str | None = None, *, token: str | bool | None = None, cache_dir=None) -> None:
+    """Refuse at once, in plain words, a `name` that is not a folder here and that the Hub cannot give.
+
+    One request, without the client's retries: a typo in a folder's name, a repo the Hub does not know and a
+    Hub that cannot be reached are told apart within seconds. A repo already in the local cache passes
+    without a request, so a model downloaded once loads offline.
+
+    Raises:
+        ModelFolderError: `name` is neither a folder nor a repo id of the form user/name.
+        HubError: The Hub has no such repo, revision or config.json, or cannot be reached (nor is the repo cached).
+    """
+    if Path(name).is_dir():
+        return
+    no_folder = f"There is no folder {name} here"
+    try:
+        validate_repo_id(name)
+        if "/" not in name:
+            raise HFValidationError("no namespace")
+    except HFValidationError:
+        raise ModelFolderError(
+            f"{no_folder}, and it is no Hub repo id of the form user/name either. Name a folder written by "
+            "`python train.py`, or a repo pushed by `python -m model.publishing.hub push`."
+        ) from None
+    if isinstance(try_to_load_from_cache(name, artifacts.CONFIG, cache_dir=cache_dir, revision=revision), str):
+        return
+    where = f"{name}@{revision}" if revision else name
+    if constants.is_offline_mode():
+        raise HubError(
+            f"{no_folder}, and the Hub repo {where} is not in the local cache while HF_HUB_OFFLINE is set. Check "
+            "the name, unset HF_HUB_OFFLINE to download it once, or pass a local folder such as model/pretrained."
+        )
+    url = hf_hub_url(name, artifacts.CONFIG, revision=revision)
+    try:
+        get_hf_file_metadata(url, token=token, timeout=LOOKUP_TIMEOUT)
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as err:
+        described = describe_error(err, name, revision, action="pull", filename=artifacts.CONFIG)
+        raise HubError(f"{no_folder}. As a Hub repo: {described}") from err
+    except HfHubHTTPError:
+        return  # a refused token, a busy Hub: the download that follows retries and says which
+    except (httpx2.TransportError, OSError) as err:
+        raise HubError(
+            f"{no_folder}, and the Hub at {constants.ENDPOINT} cannot be reached to look for the repo {where} "
+            f"({type(err).__name__}), nor is it in the local cache. Check the name; a Hub repo must be downloaded "
+            "once while online (then it loads offline, HF_HUB_OFFLINE=1 included), or pass a local folder such as "
+            "model/pretrained."
+        ) from err

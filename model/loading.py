@@ -19,9 +19,6 @@ from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
     HFValidationError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RepositoryNotFoundError,
 )
 from safetensors import SafetensorError
 
@@ -72,13 +69,8 @@ def load(spec: str | Path | Source, revision: str | None = None, **hub_kwargs) -
             f"{source.name} is neither a model folder nor a Hub repo id of the form user/name. Name a folder "
             "written by `python train.py`, or a repo pushed by `python -m model.publishing.hub push`."
         )
-    try:
-        return _from_pretrained(source.name, source.revision, HubError, **hub_kwargs)
-    except HubError as err:
-        # A typo in a folder's name looks like a repo id: say that no such folder exists either.
-        if isinstance(err.__cause__, (RepositoryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled)):
-            raise HubError(f"There is no folder {source.name} here. As a Hub repo: {err}") from err
-        raise
+    # A typo in a folder's name looks like a repo id: TinyVGG.from_pretrained says that no such folder exists either.
+    return _from_pretrained(source.name, source.revision, HubError, **hub_kwargs)
 
 
 def load_folder(folder: str | Path) -> TinyVGG:
@@ -113,8 +105,10 @@ def _from_pretrained(source: str | Path, revision: str | None, error: type[Excep
     weights = source / artifacts.WEIGHTS if local else artifacts.WEIGHTS
     try:
         return TinyVGG.from_pretrained(source, revision=revision, **kwargs)
-    except (ConfigError, ModelFolderError) as err:
+    except ConfigError as err:
         raise error(str(err)) from None
+    except (HubError, ModelFolderError) as err:  # already in plain words (model.hub_errors.find_on_hub)
+        raise (error if local else type(err))(str(err)) from err.__cause__
     except (HFValidationError, HfHubHTTPError) as err:  # some of them are ValueErrors too
         raise error(describe_error(err, str(source), revision, action="pull")) from err
     except (ValueError, TypeError) as err:  # values TinyVGG refuses, such as hidden_units: 0

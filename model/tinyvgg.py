@@ -18,6 +18,7 @@ from model import artifacts
 from model.classes import CLASS_NAMES
 from model.errors import ConfigError, ModelFolderError
 from model.files import atomic_path, write_json
+from model.hub_errors import find_on_hub
 
 # Images per forward pass when scoring many (evaluation, calibration). Larger batches are slower on
 # a CPU: a batch of 1,000 spills its 28x28 activations out of the caches and ran at half the speed
@@ -150,6 +151,34 @@ class TinyVGG(
         )
 
     # The mixin's hooks: what `save_pretrained`, `push_to_hub` and `from_pretrained` do for this class.
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        **kwargs,
+    ) -> TinyVGG:
+        """The mixin's loader, once the name is known to be a folder, or a repo that the Hub (or the cache) has.
+
+        Raises:
+            ModelFolderError, HubError: At once and in plain words, for a name that is neither (the client
+                alone would retry for about 25 s, then blame the connection).
+        """
+        if not local_files_only:
+            find_on_hub(str(pretrained_model_name_or_path), revision, token=token, cache_dir=cache_dir)
+        return super().from_pretrained(
+            pretrained_model_name_or_path,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            **kwargs,
+        )
 
     def save_pretrained(
         self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs

@@ -87,6 +87,7 @@ def test_the_model_module_does_not_import_the_card_the_training_or_the_dataset_c
         "model.classes",
         "model.errors",
         "model.files",
+        "model.hub_errors",
         "model.predict",
         "model.preprocess",
         "model.tinyvgg",
@@ -118,6 +119,13 @@ def test_the_trained_card_has_every_section_with_the_runs_numbers(trained):
     assert "![Loss and accuracy curves](loss_curves.png)" in card.text
     assert "| lr | `0.1` |" in card.text and "| batch_size | `32` |" in card.text
     assert "1708.07747" in card.text
+
+
+@pytest.mark.slow
+def test_every_section_a_card_points_to_is_in_that_card(trained):
+    for card in (ModelCard.load(trained / "README.md").text, (ROOT / "model/pretrained/README.md").read_text()):
+        for section in re.findall(r'see "([^"]+)" above', card):
+            assert f"### {section}\n" in card or f"## {section}\n" in card, section
 
 
 @pytest.mark.slow

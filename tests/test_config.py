@@ -130,6 +130,7 @@ def test_training_args_keep_their_keys_and_values():
         "limit_test": None,
         "device": "auto",
         "resume": False,
+        "overwrite": False,
         "no_progress": False,
         "push_to_hub": None,
     }

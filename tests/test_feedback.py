@@ -423,3 +423,16 @@ def test_the_delete_command_names_what_it_deleted_and_an_unknown_id_ends_with_a_
     assert f"deleted {record.photo}" in capsys.readouterr().out
     assert main(["delete", record.id, "--dir", str(tmp_path)]) == 1
     assert f"error: No feedback record {record.id} in {tmp_path}" in capsys.readouterr().err
+
+
+def test_an_id_of_another_form_is_told_apart_from_an_unknown_one(tmp_path):
+    with pytest.raises(FeedbackError, match="'feedback-42' is not a feedback record id: ids look like 20261203T"):
+        delete_record("feedback-42", tmp_path)
+    with pytest.raises(FeedbackError) as unknown:
+        delete_record("20261203T041512Z-1a2b3c4d", tmp_path)
+    assert "ids look like" not in str(unknown.value), "an id of the right form is only unknown"
+
+
+def test_a_missing_feedback_folder_is_called_missing(tmp_path):
+    with pytest.raises(FeedbackError, match=f"There is no feedback folder {tmp_path / 'nosuch'}"):
+        delete_record("20261203T041512Z-1a2b3c4d", tmp_path / "nosuch")

@@ -340,7 +340,9 @@ def test_the_cli_prints_the_repo_url_and_never_the_token(trained, hub_server):
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{hub_server.url}/{REPO}"
+    url, note = result.stdout.strip().splitlines()
+    assert url == f"{hub_server.url}/{REPO}"
+    assert note.startswith(f"note: {trained} has no model.onnx"), "the folder was not exported: the note says so"
     assert hub_server.token not in result.stdout + result.stderr
     assert hub_server.repo(REPO).history()[0].title == "From the CLI"
 
@@ -354,8 +356,12 @@ def test_train_can_push_at_the_end_and_keeps_its_artifacts_when_the_push_fails(h
     assert "safe in" in err and f"python -m model.publishing.hub push {tmp_path} {REPO}" in err
     assert ARTIFACTS <= {p.name for p in tmp_path.iterdir()}
 
-    assert train.main([*args, "--output-dir", str(tmp_path), "--push-to-hub", REPO]) == 0
+    push(tmp_path, REPO, wheel=False)  # the retry it printed, from the artifacts it kept
     assert ARTIFACTS <= set(hub_server.repo(REPO).files())
+
+    assert train.main([*args, "--output-dir", str(tmp_path / "again"), "--push-to-hub", f"{REPO}-again"]) == 0
+    assert ARTIFACTS <= set(hub_server.repo(f"{REPO}-again").files())
+    assert "has no model.onnx, which the static Space reads" in capsys.readouterr().out
 
 
 def test_the_card_metadata_carries_the_measured_accuracy(trained, hub_server, token):

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from gradio_client import Client, handle_file
+from huggingface_hub import HfApi
 
-from benchmarks.app_server import start_app, stop
+from benchmarks.app_server import free_port, start_app, stop
 from model.errors import BundleError, HubError
 from model.publishing.hub import push as push_model
 from model.publishing.space import build, embed_snippets, push, space_host
@@ -87,10 +88,36 @@ def test_a_bundle_for_a_hub_model_names_it_preloads_its_commit_and_ships_no_weig
 
 
 @pytest.mark.slow
-def test_a_bundle_for_a_revision_the_hub_does_not_have_is_refused(tmp_path, hub_server):
+@pytest.mark.parametrize("name", ["alice/nothing@v1", "alice/nothing"])
+def test_a_bundle_for_a_repo_the_hub_does_not_have_is_refused_with_or_without_a_revision(tmp_path, hub_server, name):
     with pytest.raises(HubError, match="Repository alice/nothing not found"):
-        build(tmp_path / "bundle", model_id="alice/nothing@v1")
+        build(tmp_path / "bundle", model_id=name)
     assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.slow
+def test_a_bundle_for_a_repo_without_weights_is_refused(tmp_path, hub_server, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    HfApi().create_repo("alice/empty")
+
+    with pytest.raises(HubError, match="alice/empty has no model.safetensors or config.json"):
+        build(tmp_path / "bundle", model_id="alice/empty")
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.slow
+def test_a_bundle_for_a_hub_model_is_refused_when_the_hub_cannot_be_reached(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "model.publishing.space", "build", str(tmp_path / "bundle"), "--model", "alice/tinyvgg"],
+        cwd=ROOT,
+        env={**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"},  # nothing listens there
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1 and "Could not reach the Hub" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "bundle").exists()
 
 
 def test_requirements_name_every_package_the_bundle_imports(bundle):
@@ -132,11 +159,40 @@ def test_the_bundle_holds_only_what_the_app_imports(bundle):
     assert {"tinyvgg.py", "preprocess.py", "loading.py"} <= shipped
 
 
-def test_building_into_a_non_empty_folder_is_refused(tmp_path):
-    (tmp_path / "old.txt").write_text("stale")
+def test_building_into_a_folder_of_other_files_is_refused_even_with_overwrite(tmp_path):
+    (tmp_path / "old.txt").write_text("someone's file")
 
-    with pytest.raises(BundleError, match="not empty"):
-        build(tmp_path)
+    for overwrite in (False, True):
+        with pytest.raises(BundleError, match="holds no Space bundle"):
+            build(tmp_path, overwrite=overwrite)
+    assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]
+
+
+def test_a_second_build_keeps_the_first_bundle_byte_for_byte_unless_told_to_overwrite(bundle, tmp_path, capsys):
+    out = Path(shutil.copytree(bundle, tmp_path / "space"))
+    (out / "stale.txt").write_text("a file no build writes")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    assert space_main(["build", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f'{out} already holds a gradio Space bundle, "TinyVGG Fashion-MNIST" with its own weights' in err
+    assert "--overwrite" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    assert space_main(["build", str(out), "--overwrite"]) == 0
+    assert not (out / "stale.txt").exists(), "the old bundle is replaced whole"
+    assert (out / "app.py").read_bytes() == (bundle / "app.py").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_hub_build_that_fails_leaves_the_earlier_bundle_as_it_was(bundle, tmp_path, hub_server):
+    out = Path(shutil.copytree(bundle, tmp_path / "space"))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    with pytest.raises(HubError, match="Repository alice/nothing not found"):
+        build(out, model_id="alice/nothing", overwrite=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["space"], "no scratch folder is left behind"
 
 
 @pytest.mark.slow

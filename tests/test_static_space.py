@@ -22,6 +22,8 @@ from benchmarks.bad_images import EXPECTED, garment, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
 from model import ImageError, TinyVGG, classify, predict, preprocess
 from model.errors import BundleError
+from model.publishing.export import main as export_main
+from model.publishing.hub import main as hub_main
 from model.publishing.hub import push as hub_push
 from model.publishing.space import main as space_main
 from model.publishing.space import push
@@ -139,7 +141,7 @@ def test_classifying_in_the_page_makes_no_network_request(page):
     page.page.locator("#file").set_input_files(ROOT / "examples" / "shop-bag.jpg")
     page.page.locator("#prediction li").first.wait_for()
 
-    assert [url for url in page.requests if not url.startswith(("blob:", "data:"))] == []
+    assert page.network_requests() == []
 
 
 @pytest.mark.parametrize("case", ["random_bytes.jpg", "text_file.png", "truncated.jpg", "bomb_30000x30000.png"])
@@ -179,11 +181,12 @@ def test_window_tinyvgg_classify_resolves_to_the_mcp_tools_json_shape(page, ship
     assert answer["warning"] == expected.warning
 
 
-def test_building_into_a_folder_that_is_not_empty_is_refused(tmp_path):
-    (tmp_path / "old.txt").write_text("a file from another build")
+def test_building_into_a_folder_of_other_files_is_refused_even_with_overwrite(tmp_path):
+    (tmp_path / "old.txt").write_text("someone's file")
 
-    with pytest.raises(BundleError, match="not empty"):
-        build_static(tmp_path)
+    for overwrite in (False, True):
+        with pytest.raises(BundleError, match="holds no Space bundle"):
+            build_static(tmp_path, overwrite=overwrite)
     assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]
 
 
@@ -244,6 +247,45 @@ def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_comm
     assert spec["source"] == {"model": "alice/tinyvgg", "revision": commit.oid}
     assert (out / "model.onnx").read_bytes() == (ROOT / "model" / "pretrained" / "model.onnx").read_bytes()
     assert front_matter(out)["models"] == ["alice/tinyvgg"]
+
+
+def test_the_static_space_of_a_model_trained_and_pushed_as_the_docs_say_answers_as_that_model(
+    notebook_run, page, hub_server, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    mine = Path(shutil.copytree(notebook_run, tmp_path / "runs" / "mine"))
+    out = tmp_path / "static-space"
+    assert hub_main(["push", str(mine), "alice/mine", "--no-wheel"]) == 0
+    assert f"{mine} has no model.onnx" in capsys.readouterr().out, "push says what the static Space lacks"
+    assert space_main(["build", "--static", str(out), "--model", "alice/mine@main"]) == 1
+    assert "model.publishing.export" in capsys.readouterr().err and not out.exists()
+
+    # The docs' path (docs/static-space.md, "From a model you trained and pushed"): export, push, build.
+    assert export_main([str(mine)]) == 0
+    assert hub_main(["push", str(mine), "alice/mine", "--no-wheel"]) == 0
+    assert space_main(["build", "--static", str(out), "--model", "alice/mine@main"]) == 0
+
+    assert (out / "model.onnx").read_bytes() == (mine / "model.onnx").read_bytes()
+    pushed = TinyVGG.from_pretrained("alice/mine")
+    with StaticPage(out, browser=page.browser) as opened:
+        photo = ROOT / "tests" / "photos" / "dress-on-rug.jpg"
+        row = compare(opened.answer(photo), python_answer(photo, pushed))
+    assert row["same_top"] and row["max_probability_diff"] <= 0.02
+
+
+def test_a_second_build_into_a_bundle_is_refused_and_replaces_it_only_with_overwrite(bundle, tmp_path, capsys):
+    out = Path(shutil.copytree(bundle, tmp_path / "static-space"))
+    (out / "stale.txt").write_text("a file no build writes")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    assert space_main(["build", "--static", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{out} already holds a static Space bundle" in err and "--overwrite" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before, "untouched, byte for byte"
+
+    assert space_main(["build", "--static", str(out), "--overwrite"]) == 0
+    assert not (out / "stale.txt").exists(), "the old bundle is replaced whole"
+    assert (out / "index.html").read_bytes() == (bundle / "index.html").read_bytes()
 
 
 # ---- the formats each side reads and names --------------------------------------------------------

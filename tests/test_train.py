@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -307,6 +308,17 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, uninterrupted,
     assert (tmp_path / artifacts.CHECKPOINT).exists()
     assert not (tmp_path / "model.safetensors").exists(), "an interrupted run must not write final artifacts"
 
+    # The same command again, without --resume, must not start over and drop the checkpoint.
+    before = files_of(tmp_path)
+    again = _run([*RESUME_RUN, "--output-dir", str(tmp_path)])
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 1
+    assert (
+        f"{tmp_path} already holds the checkpoint of an interrupted run" in err and "stopped after epoch 1 of 3" in err
+    )
+    assert "--resume" in err and "--overwrite" in err and "Traceback" not in err
+    assert files_of(tmp_path) == before, "the interrupted run is kept byte for byte"
+
     resumed = _run([*RESUME_RUN, "--output-dir", str(tmp_path), "--resume"])
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
@@ -380,6 +392,81 @@ def test_temporary_files_left_by_a_killed_run_are_removed_at_the_next_start(tmp_
 
     assert not stale.exists() and not (tmp_path / ".artifacts-xyz").exists()
     assert f"removed {stale}" in capsys.readouterr().out
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its path there, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+NOTEBOOK_RUN = [
+    "--preset",
+    "notebook",
+    "--epochs",
+    "1",
+    "--limit-train",
+    "1000",
+    "--limit-test",
+    "300",
+    "--no-progress",
+]
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_finished_run_stops_and_keeps_it_byte_for_byte(notebook_run, tmp_path, capsys):
+    finished = Path(shutil.copytree(notebook_run, tmp_path / "run"))
+    before = files_of(finished)
+    accuracy = json.loads((finished / "metrics.json").read_text())["test_accuracy"]
+
+    assert train.main([*NOTEBOOK_RUN, "--seed", "1", "--output-dir", str(finished)]) == 1
+
+    out, err = capsys.readouterr()
+    assert f"{finished} already holds a finished run: {accuracy:.2%} test accuracy after 1 epoch" in err
+    assert f"--output-dir {tmp_path / 'run-2'}" in err and "--overwrite" in err
+    assert "test images from" not in out, "it stops before loading any data"
+    assert files_of(finished) == before
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_a_finished_run(notebook_run, tmp_path, capsys):
+    finished = Path(shutil.copytree(notebook_run, tmp_path / "run"))
+
+    assert train.main([*NOTEBOOK_RUN, "--seed", "1", "--output-dir", str(finished), "--overwrite"]) == 0
+
+    assert "--seed 1" in json.loads((finished / "metrics.json").read_text())["command"]
+    assert "--overwrite" not in json.loads((finished / "metrics.json").read_text())["command"]
+
+
+def test_resume_and_overwrite_together_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--resume", "--overwrite"])
+    assert "give one of them" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--limit-train", "0"], "--limit-train must be at least 1 image"),
+        (["--limit-test", "0"], "--limit-test must be at least 1 image"),
+        (["--limit-train", "100", "--val-size", "100"], "--val-size 100 would hold out all of the 100 images"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+        (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+        (["--weight-decay", "-1"], "--weight-decay must not be negative"),
+        (["--seed", "-1"], "--seed must not be negative"),
+    ],
+)
+def test_a_value_no_run_can_take_is_refused_with_its_flag_before_anything_runs(flags, says, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.main([*flags, "--output-dir", str(tmp_path / "out")])
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag, images", [("--limit-train", "60,000"), ("--limit-test", "10,000")])
+def test_a_limit_beyond_the_data_is_refused_with_the_number_of_images(flag, images, fashion_mnist, tmp_path, capsys):
+    assert train.main([flag, "1000000", "--output-dir", str(tmp_path)]) == 1
+    assert f"{flag} 1000000 is not between 1 and the {images} images there are" in capsys.readouterr().err
 
 
 def test_a_limited_training_set_holds_out_a_tenth_unless_told_otherwise():

@@ -6,14 +6,20 @@ from these; the README.md is the Spaces configuration (front matter) and what th
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from huggingface_hub import SpaceCard, SpaceCardData
+from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
 from model import artifacts
-from model.errors import BundleError
+from model.errors import BundleError, HubError
+from model.hub_errors import describe_error
 from model.loading import Source, parse_source
 from model.publishing.card import DATASET
 
@@ -100,18 +106,63 @@ def static_card(model: Source | None, title: str) -> SpaceCard:
     return SpaceCard.from_template(data, template_str=template, title=title, source=model_source(model))
 
 
-def empty_folder(out_dir: str | Path) -> Path:
-    """`out_dir` as a Path, once it is sure to be a new or empty folder: a Space gets no stale file.
+# What makes a folder a Space bundle that `--overwrite` may replace: its card, and the entry of either kind.
+ENTRIES = ("app.py", "index.html")
+
+
+@contextmanager
+def bundle_folder(out_dir: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """A scratch folder to build a bundle in, which becomes `out_dir` only once the build succeeds.
+
+    A build that fails leaves `out_dir` as it was, so no half bundle is pushed, and an old bundle is only
+    replaced when asked.
 
     Raises:
-        BundleError: It is a file, or a folder with something in it.
+        BundleError: `out_dir` is a file; or a folder with something in it, unless it holds a bundle and
+            `overwrite` is set (a folder of other files is never replaced).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise BundleError(f"{out} is a file; name a new or empty folder for the Space.")
-    if out.exists() and any(out.iterdir()):
-        raise BundleError(f"{out} is not empty; build into a new folder so no stale file ends up in the Space.")
-    return out
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not describe_bundle(out):
+        listed = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise BundleError(
+            f"{out} is not empty ({listed}) and holds no Space bundle; build into a new or empty folder "
+            "(--overwrite replaces only an earlier bundle)."
+        )
+    if held and not overwrite:
+        raise BundleError(
+            f"{out} already holds {describe_bundle(out)}. Build into another folder to keep it, or add --overwrite "
+            "to replace it."
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    try:
+        yield scratch
+        old = out.with_name(f".{out.name}.replaced-{scratch.name.rsplit('-', 1)[-1]}")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(scratch, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def describe_bundle(folder: Path) -> str | None:
+    """The Space bundle in `folder`, in words (its kind and title), or None when it holds none."""
+    entry = next((name for name in ENTRIES if (folder / name).is_file()), None)
+    if entry is None or not (folder / "README.md").is_file():
+        return None
+    try:
+        data = SpaceCard.load(folder / "README.md").data
+    except Exception:  # not a card with front matter: then not a bundle of ours
+        return None
+    if not data.get("sdk"):
+        return None
+    models = data.get("models") or []
+    model = f" for the Hub model {models[0]}" if models else " with its own weights"
+    return f'a {data.get("sdk")} Space bundle, "{data.get("title")}"{model}'
 
 
 def hub_source(model_id: str | None) -> Source | None:
@@ -129,3 +180,28 @@ def hub_source(model_id: str | None) -> Source | None:
             f"`python -m model.publishing.hub push {model_id} USER/NAME` and pass USER/NAME."
         )
     return source
+
+
+def hub_commit(model: Source) -> str | None:
+    """Check that the Hub has `model` with its weights; the commit its revision names, or None without a revision.
+
+    A Space's `preload_from_hub` takes a commit, not a branch or tag; without a revision the Space follows main.
+
+    Raises:
+        HubError: The repo or revision is not there, holds no TinyVGG, or the Hub cannot be reached to check.
+    """
+    try:
+        info = HfApi().model_info(model.name, revision=model.revision)
+    except Exception as err:
+        raise HubError(
+            describe_error(err, model.name, model.revision, action="look up")
+            + " A Space can only download a model repo that is on the Hub."
+        ) from err
+    files = {sibling.rfilename for sibling in info.siblings or []}
+    missing = [name for name in (artifacts.WEIGHTS, artifacts.CONFIG) if name not in files]
+    if missing:
+        raise HubError(
+            f"{model} has no {' or '.join(missing)}, so the Space would have no model to load. Push a folder written "
+            f"by train.py with `python -m model.publishing.hub push FOLDER {model.name}`."
+        )
+    return info.sha if model.revision else None

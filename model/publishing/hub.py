@@ -145,6 +145,16 @@ def push(
     return str(url)
 
 
+def onnx_note(folder: str | Path) -> str:
+    """What to do before a static Space can be built from the repo, when `folder` has no ONNX export; else ""."""
+    if (Path(folder) / artifacts.ONNX).is_file():
+        return ""
+    return (
+        f"note: {folder} has no {artifacts.ONNX}, which the static Space reads from the repo. Write it with "
+        f"`python -m model.publishing.export {folder}`, then push again.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.publishing.hub", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 wheel=not args.no_wheel,
             )
             print(url)
+            print(onnx_note(args.folder), end="")
         else:
             model = load(args.repo_id, revision=args.revision)
             classes = ", ".join(model.class_names)

@@ -30,7 +30,7 @@ from model import artifacts
 from model.errors import BundleError, HubError, ModelFolderError
 from model.hub_errors import describe_error
 from model.loading import load_folder
-from model.publishing.bundle import empty_folder, hub_source, space_card
+from model.publishing.bundle import bundle_folder, hub_commit, hub_source, space_card
 
 # What the app needs of the package: the library layer, its top-level modules (no training or publishing code).
 SPACE_MODULES = tuple(sorted(path.name for path in artifacts.PACKAGE.glob("*.py")))
@@ -86,47 +86,48 @@ def build(
     model_id: str | None = None,
     title: str = "TinyVGG Fashion-MNIST",
     feedback_repo: str | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write the Space folder: README.md, app.py, model/, examples/, requirements.txt (and weights or model_id.txt).
 
     With `feedback_repo`, also feedback_repo.txt: the app then collects feedback into that Hub dataset.
+    The folder appears only once the whole bundle is written; `overwrite` replaces an earlier bundle there.
 
     Raises:
-        BundleError: The output folder is not empty, `model_id` is a local folder, or `feedback_repo` no repo id.
+        BundleError: The output folder holds something (`bundle.bundle_folder`), `model_id` is a local folder, or
+            `feedback_repo` no repo id.
         ModelFolderError: The shipped model is missing or broken.
-        HubError: The revision of `model_id` cannot be found on the Hub.
+        HubError: The Hub does not have `model_id` (at its revision), or cannot be reached to look it up.
     """
-    out = empty_folder(out_dir)
-    source = hub_source(model_id)
-    if feedback_repo:
-        try:
-            validate_repo_id(feedback_repo)
-        except ValueError:
-            raise BundleError(f"--feedback-repo {feedback_repo!r} is not a dataset repo id: use user/name.") from None
-    commit = None
-    if source and source.revision:
-        try:
-            commit = HfApi().model_info(source.name, revision=source.revision).sha
-        except Exception as err:
-            raise HubError(describe_error(err, source.name, source.revision, action="look up")) from err
-    if source is None:
-        load_folder(artifacts.PRETRAINED)
-    (out / "model").mkdir(parents=True, exist_ok=True)
-    for name in SPACE_MODULES:
-        shutil.copy2(artifacts.PACKAGE / name, out / "model" / name)
-    if source is None:
-        (out / "model" / "pretrained").mkdir()
-        for name in artifacts.SPACE_FILES:
-            shutil.copy2(artifacts.PRETRAINED / name, out / "model" / "pretrained" / name)
-    else:
-        (out / "model_id.txt").write_text(f"{source}\n")
-    if feedback_repo:
-        (out / "feedback_repo.txt").write_text(f"{feedback_repo}\n")
-    shutil.copy2(artifacts.CHECKOUT / "app.py", out / "app.py")
-    shutil.copytree(artifacts.CHECKOUT / "examples", out / "examples")
-    (out / "requirements.txt").write_text(requirements(gradio=False))
-    (out / "README.md").write_text(str(space_card(source, title, commit, feedback_repo)), encoding="utf-8")
-    return out
+    with bundle_folder(out_dir, overwrite=overwrite) as out:
+        source = hub_source(model_id)
+        if feedback_repo:
+            try:
+                validate_repo_id(feedback_repo)
+            except ValueError:
+                raise BundleError(
+                    f"--feedback-repo {feedback_repo!r} is not a dataset repo id: use user/name."
+                ) from None
+        commit = hub_commit(source) if source else None
+        if source is None:
+            load_folder(artifacts.PRETRAINED)
+        (out / "model").mkdir(parents=True, exist_ok=True)
+        for name in SPACE_MODULES:
+            shutil.copy2(artifacts.PACKAGE / name, out / "model" / name)
+        if source is None:
+            (out / "model" / "pretrained").mkdir()
+            for name in artifacts.SPACE_FILES:
+                shutil.copy2(artifacts.PRETRAINED / name, out / "model" / "pretrained" / name)
+        else:
+            (out / "model_id.txt").write_text(f"{source}\n")
+        if feedback_repo:
+            (out / "feedback_repo.txt").write_text(f"{feedback_repo}\n")
+        shutil.copy2(artifacts.CHECKOUT / "app.py", out / "app.py")
+        shutil.copytree(artifacts.CHECKOUT / "examples", out / "examples")
+        (out / "requirements.txt").write_text(requirements(gradio=False))
+        (out / "README.md").write_text(str(space_card(source, title, commit, feedback_repo)), encoding="utf-8")
+    return Path(out_dir)
 
 
 def push(
@@ -176,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.publishing.space", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("build", help="write a self-contained Space folder")
-    p.add_argument("out_dir", help="a new or empty folder")
+    p.add_argument("out_dir", help="a new or empty folder (or, with --overwrite, one that holds an earlier bundle)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the bundle that OUT_DIR holds (default: refuse to)"
+    )
     p.add_argument(
         "--static", action="store_true", help="a static page that runs the model in the browser (default: Gradio app)"
     )
@@ -211,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
                 bundle_bytes,
             )
 
-            out = build_static(args.out_dir, args.model, args.title)
+            out = build_static(args.out_dir, args.model, args.title, overwrite=args.overwrite)
             print(
                 f"Static Space written to {out}/ ({bundle_bytes(out) / 2**20:.1f} MiB to download); try it with "
                 f"`python -m http.server -d {out}`, push it with: "
                 f"python -m model.publishing.space push --static {out} USER/NAME"
             )
         elif args.command == "build":
-            out = build(args.out_dir, args.model, args.title, args.feedback_repo)
+            out = build(args.out_dir, args.model, args.title, args.feedback_repo, overwrite=args.overwrite)
             print(
                 f"Space bundle written to {out}/; push it with: python -m model.publishing.space push {out} USER/NAME"
             )

@@ -19,6 +19,7 @@ from model import artifacts, preprocess
 from model.calibration import ROUGHNESS_PENALTY
 from model.errors import BundleError, HubError
 from model.hub_errors import describe_error
+from model.loading import Source
 from model.predict import (
     TOP_CLASSES,
     UNLIKE_TRAINING,
@@ -29,7 +30,7 @@ from model.predict import (
     UNSURE_PERCENT,
 )
 from model.publishing import export
-from model.publishing.bundle import empty_folder, hub_source, static_card
+from model.publishing.bundle import bundle_folder, hub_commit, hub_source, static_card
 from model.tinyvgg import with_optional_defaults
 
 WEB = artifacts.CHECKOUT / "web"
@@ -132,57 +133,66 @@ def model_spec(config: dict, model_id: str | None = None, revision: str | None =
     }
 
 
-def build_static(out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST") -> Path:
+def build_static(
+    out_dir: str | Path, model_id: str | None = None, title: str = "TinyVGG Fashion-MNIST", *, overwrite: bool = False
+) -> Path:
     """Write the static Space folder; `model_id` (REPO_ID[@REVISION]) takes model.onnx and config.json from the Hub.
 
+    The folder appears only once the whole bundle is written; `overwrite` replaces an earlier bundle there.
+
     Raises:
-        BundleError: The output folder is not empty, the JavaScript libraries are not installed
-            (`npm ci`), the shipped model has no model.onnx, or a model.onnx does not match its config.json.
+        BundleError: The output folder holds something (`bundle.bundle_folder`), the JavaScript libraries are not
+            installed (`npm ci`), the shipped model has no model.onnx, or a model.onnx does not match its config.json.
         HubError: The Hub repo, or its model.onnx, cannot be read.
     """
-    out = empty_folder(out_dir)
-    model = hub_source(model_id)
-    missing = [source for source in VENDORED.values() if not (NODE_MODULES / source).is_file()]
-    if missing:
-        raise BundleError(
-            f"{NODE_MODULES} lacks {', '.join(missing)}: install the JavaScript libraries with `npm ci` "
-            "(make setup runs it)."
-        )
-    revision = None
-    if model:
-        try:
-            onnx = Path(hf_hub_download(model.name, artifacts.ONNX, revision=model.revision))
-            config_path = Path(hf_hub_download(model.name, artifacts.CONFIG, revision=model.revision))
-        except Exception as err:
-            raise HubError(
-                describe_error(err, model.name, model.revision, action="pull", filename=artifacts.ONNX)
-                + f" The static Space needs the repo's {artifacts.ONNX}: `python -m model.publishing.export FOLDER` "
-                "writes it, and `python -m model.publishing.hub push` uploads it."
-            ) from err
-        revision = config_path.parent.name  # the commit of the snapshot
-    else:
+    with bundle_folder(out_dir, overwrite=overwrite) as out:
+        model = hub_source(model_id)
+        missing = [source for source in VENDORED.values() if not (NODE_MODULES / source).is_file()]
+        if missing:
+            raise BundleError(
+                f"{NODE_MODULES} lacks {', '.join(missing)}: install the JavaScript libraries with `npm ci` "
+                "(make setup runs it)."
+            )
+        onnx, config_path, revision = _model_files(model)
+        config = json.loads(config_path.read_text())
+        check_onnx(onnx, config, str(model) if model else str(onnx.parent))
+        for name in PAGE_FILES:
+            shutil.copy2(WEB / name, out / name)
+        for target, source in VENDORED.items():
+            (out / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(NODE_MODULES / source, out / target)
+        (out / "vendor" / "onnxruntime-web" / "LICENSE").write_text(ONNXRUNTIME_LICENSE)
+        shutil.copy2(onnx, out / artifacts.ONNX)
+        spec = model_spec(config, model and model.name, revision)
+        (out / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
+        examples = sorted(p for p in (artifacts.CHECKOUT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+        (out / "examples").mkdir()
+        for path in examples:
+            shutil.copy2(path, out / "examples" / path.name)
+        (out / "examples.json").write_text(json.dumps([p.name for p in examples]) + "\n")
+        (out / "README.md").write_text(str(static_card(model, title)), encoding="utf-8")
+    return Path(out_dir)
+
+
+def _model_files(model: Source | None) -> tuple[Path, Path, str | None]:
+    """(model.onnx, config.json, the commit they come from): the Hub repo's, or the shipped model's (no commit)."""
+    if model is None:
         folder = artifacts.PRETRAINED
-        onnx, config_path = folder / artifacts.ONNX, folder / artifacts.CONFIG
+        onnx = folder / artifacts.ONNX
         if not onnx.is_file():
             raise BundleError(f"{onnx} is missing: write it with `python -m model.publishing.export {folder}`.")
-    config = json.loads(config_path.read_text())
-    check_onnx(onnx, config, str(model) if model else str(onnx.parent))
-    out.mkdir(parents=True, exist_ok=True)
-    for name in PAGE_FILES:
-        shutil.copy2(WEB / name, out / name)
-    for target, source in VENDORED.items():
-        (out / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(NODE_MODULES / source, out / target)
-    (out / "vendor" / "onnxruntime-web" / "LICENSE").write_text(ONNXRUNTIME_LICENSE)
-    shutil.copy2(onnx, out / artifacts.ONNX)
-    (out / "model.json").write_text(json.dumps(model_spec(config, model and model.name, revision), indent=2) + "\n")
-    examples = sorted(p for p in (artifacts.CHECKOUT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
-    (out / "examples").mkdir()
-    for path in examples:
-        shutil.copy2(path, out / "examples" / path.name)
-    (out / "examples.json").write_text(json.dumps([p.name for p in examples]) + "\n")
-    (out / "README.md").write_text(str(static_card(model, title)), encoding="utf-8")
-    return out
+        return onnx, folder / artifacts.CONFIG, None
+    hub_commit(model)  # at once, in plain words, when the Hub lacks the repo or cannot be reached
+    try:
+        onnx = Path(hf_hub_download(model.name, artifacts.ONNX, revision=model.revision))
+        config_path = Path(hf_hub_download(model.name, artifacts.CONFIG, revision=model.revision))
+    except Exception as err:
+        raise HubError(
+            describe_error(err, model.name, model.revision, action="pull", filename=artifacts.ONNX)
+            + f" The static Space needs the repo's {artifacts.ONNX}: `python -m model.publishing.export FOLDER` "
+            "writes it, and `python -m model.publishing.hub push FOLDER REPO_ID` uploads it with the rest."
+        ) from err
+    return onnx, config_path, config_path.parent.name  # the commit of the snapshot
 
 
 def check_onnx(onnx: Path, config: dict, source: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +203,11 @@ class TrainConfig:
     limit_test: int | None = option(None, "use only the first N test images", default_text="all")
     device: str = option("auto", "auto: cuda, then mps, then cpu", choices=DEVICES)
     resume: bool = option(False, "continue from OUTPUT_DIR/checkpoint.pt")
+    overwrite: bool = option(
+        False,
+        "replace the finished run or the checkpoint that OUTPUT_DIR holds; without it (or --resume) train.py stops "
+        "before training and says what is there",
+    )
     no_progress: bool = option(False, "no progress bars, only one line per epoch")
     push_to_hub: str | None = option(
         None,
@@ -253,10 +259,31 @@ class TrainConfig:
             problems.append(f"--lr must be positive, got {self.lr}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             problems.append(f"--dropout must be in [0, 1), got {self.dropout}")
-        for name in ("limit_train", "limit_test", "val_size"):
+        for name in ("limit_train", "limit_test"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                problems.append(f"{flag(name)} must not be negative, got {value}")
+            if value is not None and value < 1:
+                problems.append(f"{flag(name)} must be at least 1 image (leave it out to use them all), got {value}")
+        if self.val_size is not None and self.val_size < 0:
+            problems.append(f"--val-size must not be negative, got {self.val_size}")
+        if self.limit_train is not None and self.val_size and self.val_size >= self.limit_train:
+            problems.append(
+                f"--val-size {self.val_size} would hold out all of the {self.limit_train} images of --limit-train; "
+                "hold out fewer, or train on more"
+            )
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                problems.append(f"{flag(name)} must be a finite number, got {value}")
+        if self.momentum is not None and not 0 <= self.momentum < 1:
+            problems.append(f"--momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            problems.append(f"--weight-decay must not be negative, got {self.weight_decay}")
+        if self.seed < 0:
+            problems.append(f"--seed must not be negative, got {self.seed}")
+        if self.resume and self.overwrite:
+            problems.append(
+                "--resume continues the checkpoint in the output folder and --overwrite discards it: give one of them"
+            )
         for name in ("photo_share", *PHOTO_LIKE_SHARES, "erase_share", "label_smoothing"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:

@@ -140,6 +140,12 @@ def split(
 
     The held-out images depend only on `seed`, so later steps (calibration) find the same ones.
     """
+    for name, limit, available in (
+        ("--limit-train", limit_train, len(data.train_images)),
+        ("--limit-test", limit_test, len(data.test_images)),
+    ):
+        if limit is not None and not 1 <= limit <= available:
+            raise ValueError(f"{name} {limit} is not between 1 and the {available:,} images there are")
     images, labels = data.train_images[:limit_train], data.train_labels[:limit_train]
     test = (data.test_images[:limit_test], data.test_labels[:limit_test])
     if not val_size:
