@@ -12,26 +12,29 @@ import tempfile
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from model import artifacts
-from model.files import check_writable, move_into, remove_stale_temporaries, write_text
-from model.metrics import Metrics, write_metrics
+from model.files import remove_stale_temporaries, write_text
 from model.publishing.card import render_card
 from model.tinyvgg import TinyVGG
+from model.training import run_folder
 from model.training.calibrate import calibrate, plot_reliability
 from model.training.checkpoint import CheckpointError
 from model.training.config import PRESET_CHANGES, TrainConfig, flag
 from model.training.curves import CurveLog
-from model.training.data import DataError, load_fashion_mnist, split
+from model.training.data import DataError, FashionMNIST, Splits, load_fashion_mnist, split
 from model.training.device import native_bf16, processor_name, resolve_precision, select_device
 from model.training.distributed import Distributed, init_distributed, shutdown
-from model.training.engine import TrainingInterrupted, build_model, evaluate, fit
+from model.training.engine import FitResult, TrainingInterrupted, build_model, evaluate, fit
+from model.training.metrics import Metrics, write_metrics
 from model.training.report import per_class_scores, plot_confusion_matrix, plot_loss_curves
-from model.training.run_folder import FolderTaken, refuse_to_replace
+from model.training.run_folder import FolderTaken, check_writable, move_into, refuse_to_replace
 
 # Flags that change how a run goes, not the weights it ends with.
 NOT_THE_RECIPE = ("--resume", "--overwrite", "--no-progress")
@@ -94,36 +97,6 @@ def build_parser(config_type: type[TrainConfig] = TrainConfig) -> argparse.Argum
     return p
 
 
-def write_artifacts(
-    model: TinyVGG,
-    output_dir: Path,
-    *,
-    config: TrainConfig,
-    metrics: Metrics,
-    test_labels: torch.Tensor,
-    predictions: torch.Tensor,
-    probabilities: dict[str, torch.Tensor] | None = None,
-) -> None:
-    """Write every artifact into a scratch folder, then move each into place with one rename."""
-    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
-        scratch = Path(tmp)
-        write_metrics(scratch, metrics)
-        write_text(scratch / artifacts.TRAINING_ARGS, config.to_json())
-        plot_confusion_matrix(test_labels, predictions, model.class_names, scratch / artifacts.CONFUSION_MATRIX)
-        plot_loss_curves(metrics["history"], scratch / artifacts.LOSS_CURVES)
-        if probabilities is not None:
-            plot_reliability(probabilities, test_labels, scratch / artifacts.RELIABILITY)
-        # Weights, config.json and the card, which reports the metrics and shows the figures above.
-        model.save_pretrained(scratch, model_card_kwargs={"card": render_card(scratch, model, location=output_dir)})
-        move_into(scratch, output_dir)
-    # What an earlier run in this folder left that this one did not write would describe other weights.
-    stale = dict(artifacts.STALE_AFTER_TRAINING)
-    if probabilities is None:
-        stale[artifacts.RELIABILITY] = "this run held out no images to draw it from"
-    for line in artifacts.remove_stale(output_dir, stale):
-        print(line)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # One line per epoch should reach a log file as it happens, not when the buffer fills.
@@ -139,82 +112,127 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     config = dataclasses.replace(config, precision_used=precision)
     try:
-        return run(config, argv, group, device, why)
+        return run(config, Launch(argv, group, device, why))
     finally:
         shutdown(group)
 
 
-def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.device, precision_why: str) -> int:
-    """Train as one process, or as one of a torchrun group, where rank 0 alone prints and writes.
+@dataclass
+class Launch:
+    """How this run was started: the flags as given, the torchrun group (if any), the device and why its precision."""
 
-    `config.precision_used` is what `--precision` resolved to on `device`, for the reason `precision_why`.
+    argv: list[str]
+    group: Distributed
+    device: torch.device
+    precision_why: str
+
+    def command(self, leave_out: tuple[str, ...] = ()) -> list[str]:
+        """The command line that started this run, without the flags `leave_out`."""
+        group = self.group
+        launcher = ["torchrun", f"--nproc-per-node={group.world_size}"] if group.enabled else ["python"]
+        return [*launcher, "train.py", *[a for a in self.argv if a not in leave_out]]
+
+    def say(self, *args, **kwargs) -> None:
+        """print, on rank 0 alone."""
+        if self.group.is_main:
+            print(*args, **kwargs)
+
+
+def run(config: TrainConfig, launch: Launch) -> int:
+    """Train, measure, write, push: as one process, or as one of a torchrun group, where rank 0 alone writes."""
+    try:
+        ready_output_dir(config, launch)
+        data = load_fashion_mnist(config.data_dir)
+        splits = split(data, config.limit_train, config.limit_test, config.val_size, config.seed)
+        model, result = train(config, splits, data, launch)
+    except TrainingInterrupted as stop:
+        command = shlex.join([*launch.command(leave_out=("--resume", "--overwrite")), "--resume"])
+        launch.say(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
+        return 128 + stop.signum
+    except (FolderTaken, DataError, CheckpointError, ValueError) as err:
+        launch.say(f"error: {err}", file=sys.stderr)
+        return 1
+    if not launch.group.is_main:
+        return 0
+    model, metrics, figures = measure(model, splits, data, result, config, launch)
+    # Artifacts are short to write; finish them even if Ctrl-C arrives now.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        write_artifacts(model, Path(config.output_dir), config, metrics, figures)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(
+        f"test accuracy {metrics['test_accuracy']:.2%}, test loss {metrics['test_loss']:.4f}, "
+        f"{result.train_seconds:.0f}s of training; artifacts in {config.output_dir}/"
+    )
+    return push(config) if config.push_to_hub else 0
+
+
+def ready_output_dir(config: TrainConfig, launch: Launch) -> None:
+    """Before any data is loaded: the output folder takes files, and holds nothing this run would replace unasked.
+
+    Raises:
+        FolderTaken: It cannot be written, or holds a run (model.training.run_folder.refuse_to_replace).
     """
-    say = print if group.is_main else (lambda *args, **kwargs: None)
-    launcher = ["torchrun", f"--nproc-per-node={group.world_size}"] if group.enabled else ["python"]
     output_dir = Path(config.output_dir)
     try:
         check_writable(output_dir)
     except OSError as err:
-        say(f"error: {err}. Choose another --output-dir.", file=sys.stderr)
-        return 1
-    try:
-        refuse_to_replace(
-            output_dir, resume=config.resume, overwrite=config.overwrite, command=[*launcher, "train.py", *argv]
-        )
-    except FolderTaken as err:
-        say(f"error: {err}", file=sys.stderr)
-        return 1
-    if group.is_main:
+        raise FolderTaken(f"{err}. Choose another --output-dir.") from None
+    refuse_to_replace(output_dir, resume=config.resume, overwrite=config.overwrite, command=launch.command())
+    if launch.group.is_main:
         for path in remove_stale_temporaries(output_dir):
-            say(f"removed {path}, left half-written by an earlier run that was killed")
+            launch.say(f"removed {path}, left half-written by an earlier run that was killed")
 
+
+def train(config: TrainConfig, splits: Splits, data: FashionMNIST, launch: Launch) -> tuple[TinyVGG, FitResult]:
+    """The model the config describes, trained by `fit` (its curves go to TensorBoard), and the run's history."""
+    group, device = launch.group, launch.device
     torch.manual_seed(config.seed)
-    try:
-        data = load_fashion_mnist(config.data_dir)
-        train, val, test = split(data, config.limit_train, config.limit_test, config.val_size, config.seed)
-    except (DataError, ValueError) as err:
-        say(f"error: {err}", file=sys.stderr)
-        return 1
     model = build_model(config, data.class_names)
     processes = f" x {group.world_size} processes" if group.enabled else ""
-    say(
-        f"TinyVGG with {model.num_parameters:,} parameters on {device}{processes}; {len(train[0]):,} training, "
-        f"{len(val[0]) if val else 0:,} validation and {len(test[0]):,} test images from {data.source}"
+    train_images, test_images = len(splits.train[0]), len(splits.test[0])
+    val_images = len(splits.val[0]) if splits.val else 0
+    launch.say(
+        f"TinyVGG with {model.num_parameters:,} parameters on {device}{processes}; {train_images:,} training, "
+        f"{val_images:,} validation and {test_images:,} test images from {data.source}"
     )
-    say(f"precision: {config.precision_used} ({precision_why})")
+    launch.say(f"precision: {config.precision_used} ({launch.precision_why})")
     if config.precision_used == "bf16" and not native_bf16(device):
-        say(
+        launch.say(
             f"WARNING: bfloat16 is emulated on this {device.type} (no AVX512-BF16 or AMX): training will be "
             "several times slower than in fp32. Use --precision auto or fp32 unless you mean to measure this.",
             file=sys.stderr,
         )
-
-    curves = CurveLog(output_dir, resume=config.resume) if group.is_main else None
+    curves = CurveLog(config.output_dir, resume=config.resume) if group.is_main else None
     try:
-        result = fit(
-            model, train, test, config, output_dir, val=val, device=device, log=say, on_epoch=curves, group=group
-        )
-    except TrainingInterrupted as stop:
-        command = shlex.join(
-            [*launcher, "train.py", *[a for a in argv if a not in ("--resume", "--overwrite")], "--resume"]
-        )
-        say(f"\n{stop}. Continue with:\n  {command}", file=sys.stderr)
-        return 128 + stop.signum
-    except (CheckpointError, ValueError) as err:
-        say(f"error: {err}", file=sys.stderr)
-        return 1
+        return model, fit(model, splits, config, device=device, log=launch.say, on_epoch=curves, group=group)
     finally:
         if curves is not None:
             curves.close()
-    if not group.is_main:
-        return 0
 
+
+@dataclass
+class Figures:
+    """What the figures of a run are drawn from: the test labels, the predictions, the calibration's probabilities."""
+
+    test_labels: torch.Tensor
+    predictions: torch.Tensor
+    probabilities: dict[str, torch.Tensor] | None  # None where the run held out no images to calibrate on
+
+
+def measure(
+    model: TinyVGG, splits: Splits, data: FashionMNIST, result: FitResult, config: TrainConfig, launch: Launch
+) -> tuple[TinyVGG, Metrics, Figures]:
+    """The trained model calibrated on the held-out images (where there are any), and what metrics.json holds."""
     model.cpu()
-    probabilities = None
-    if val is not None:
+    calibration, probabilities = {}, None
+    if splits.val is not None:
         # Calibrated confidence and the "not clothing" detector, fitted on training images only.
-        model, calibration, probabilities = calibrate(model, train, val, test, **config.photo_like_shares())
-    scored = evaluate(model, *test)
+        model, calibration, probabilities = calibrate(model, *splits, **config.photo_like_shares())
+    scored = evaluate(model, *splits.test)
+    device = launch.device
+    processes = f" x {launch.group.world_size} processes" if launch.group.enabled else ""
     metrics: Metrics = {
         "test_accuracy": scored.accuracy,
         "test_loss": scored.loss,
@@ -222,15 +240,15 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
         "train_seconds": result.train_seconds,
         "train_images_per_second": result.train_images / max(result.train_seconds, 1e-9),
         "history": result.history,
-        "per_class": per_class_scores(test[1], scored.predictions, model.class_names),
-        # The command that reproduces these weights; --resume, --overwrite and --no-progress do not change them.
-        "command": shlex.join([*launcher, "train.py", *[a for a in argv if a not in NOT_THE_RECIPE]]),
+        "per_class": per_class_scores(splits.test[1], scored.predictions, model.class_names),
+        # The command that reproduces these weights.
+        "command": shlex.join(launch.command(leave_out=NOT_THE_RECIPE)),
         "data": {
             "source": str(data.source),
             "sha256": data.sha256,
-            "train_images": len(train[0]),
-            "val_images": len(val[0]) if val else 0,
-            "test_images": len(test[0]),
+            "train_images": len(splits.train[0]),
+            "val_images": len(splits.val[0]) if splits.val else 0,
+            "test_images": len(splits.test[0]),
         },
         "environment": {
             "device": (str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)) + processes,
@@ -238,52 +256,52 @@ def run(config: TrainConfig, argv: list[str], group: Distributed, device: torch.
             "cpu": processor_name(),
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "torchvision": _version("torchvision"),
-            "huggingface_hub": _version("huggingface_hub"),
-            "safetensors": _version("safetensors"),
+            **{package: version(package) for package in ("torchvision", "huggingface_hub", "safetensors")},
         },
     }
-    if probabilities is not None:
-        metrics |= calibration
-    # Artifacts are short to write; finish them even if Ctrl-C arrives now.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        write_artifacts(
-            model,
-            output_dir,
-            config=config,
-            metrics=metrics,
-            test_labels=test[1],
-            predictions=scored.predictions,
-            probabilities=probabilities,
+    return model, metrics | calibration, Figures(splits.test[1], scored.predictions, probabilities)
+
+
+def write_artifacts(model: TinyVGG, output_dir: Path, config: TrainConfig, metrics: Metrics, figures: Figures) -> None:
+    """Write every artifact into a scratch folder, then move each into place with one rename."""
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".artifacts-") as tmp:
+        scratch = Path(tmp)
+        write_metrics(scratch, metrics)
+        write_text(scratch / artifacts.TRAINING_ARGS, config.to_json())
+        plot_confusion_matrix(
+            figures.test_labels, figures.predictions, model.class_names, scratch / artifacts.CONFUSION_MATRIX
         )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    print(
-        f"test accuracy {scored.accuracy:.2%}, test loss {scored.loss:.4f}, {result.train_seconds:.0f}s of training; "
-        f"artifacts in {output_dir}/"
-    )
-    if config.push_to_hub:
-        from model.errors import HubError
-        from model.publishing.hub import onnx_note, push
+        plot_loss_curves(metrics["history"], scratch / artifacts.LOSS_CURVES)
+        if figures.probabilities is not None:
+            plot_reliability(figures.probabilities, figures.test_labels, scratch / artifacts.RELIABILITY)
+        # Weights, config.json and the card, which reports the metrics and shows the figures above.
+        model.save_pretrained(scratch, model_card_kwargs={"card": render_card(scratch, model, location=output_dir)})
+        move_into(scratch, output_dir)
+    # What an earlier run in this folder left that this one did not write would describe other weights.
+    stale = dict(run_folder.STALE_AFTER_TRAINING)
+    if figures.probabilities is None:
+        stale[artifacts.RELIABILITY] = "this run held out no images to draw it from"
+    for line in run_folder.remove_stale(output_dir, stale):
+        print(line)
 
-        try:
-            print(f"pushed to {push(output_dir, config.push_to_hub)}")
-            print(onnx_note(output_dir), end="")
-        except HubError as err:
-            retry = shlex.join(["python", "-m", "model.publishing.hub", "push", str(output_dir), config.push_to_hub])
-            print(
-                f"error: {err}\nThe trained model is safe in {output_dir}/; retry the upload with:\n  {retry}",
-                file=sys.stderr,
-            )
-            return 1
+
+def push(config: TrainConfig) -> int:
+    """Upload the run folder to `--push-to-hub`; on failure the artifacts stay, with the command that retries."""
+    from model.errors import HubError
+    from model.publishing.hub import onnx_note
+    from model.publishing.hub import push as push_folder
+
+    try:
+        print(f"pushed to {push_folder(config.output_dir, config.push_to_hub)}")
+        print(onnx_note(config.output_dir), end="")
+    except HubError as err:
+        retry = shlex.join(["python", "-m", "model.publishing.hub", "push", config.output_dir, config.push_to_hub])
+        print(
+            f"error: {err}\nThe trained model is safe in {config.output_dir}/; retry the upload with:\n  {retry}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 if __name__ == "__main__":

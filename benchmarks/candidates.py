@@ -39,10 +39,10 @@ else:  # imported as benchmarks.candidates (the tests)
     from benchmarks.product_photos import read_labels, restored
 from model import artifacts
 from model.loading import load
-from model.metrics import read_metrics
 from model.predict import TOP_CLASSES, answer_logits
 from model.preprocess import ImageError, Prepared, prepare_image
 from model.tinyvgg import TinyVGG
+from model.training.metrics import read_metrics
 from model.training.photoset import read_photo_set
 
 DEFAULT_PHOTOS = artifacts.CHECKOUT.parent / "shared"
@@ -128,7 +128,7 @@ def named(arg: str) -> tuple[str, str]:
 
 
 def candidate(name: str, found: dict) -> dict:
-    """The figures of a run that a model card's "Candidates" section shows (`model.metrics.Candidate`)."""
+    """The figures of a run that a model card's "Candidates" section shows (`model.training.metrics.Candidate`)."""
     return {
         "name": name,
         "product_photos": found["product_mean"],

@@ -4,7 +4,7 @@
 
 FOLDER is the app's feedback folder (default: feedback); --repo reads the Hub dataset the app
 uploads to instead. Each record holds a photo, the answer the app showed and the class the person
-chose as right (model.feedback). Per chosen class: how many records, how often the answer shown
+chose as right (model.app.feedback). Per chosen class: how many records, how often the answer shown
 was that class, and how often it was among the three classes shown; the answers given instead; the
 share answered "unsure". Then the photos to look at first: the wrong answers given with the most
 confidence. With --model, every photo is answered again through `model.classify` by that model (a
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import ImageError, classify
+from model.app.feedback import DEFAULT_FOLDER, NONE_OF_THESE, FeedbackError, Record, read_records
 from model.errors import HubError, ModelFolderError
-from model.feedback import DEFAULT_FOLDER, NONE_OF_THESE, FeedbackError, Record, read_records
 from model.hub_errors import describe_error
 from model.loading import load
 from model.predict import TOP_CLASSES, UNSURE

@@ -82,7 +82,7 @@ def model_latency(calls: int) -> tuple[float, float]:
     import torch
 
     from model import artifacts
-    from model.preprocess import preprocess
+    from model.preprocess import prepare_image, to_inputs
     from model.publishing.export import INPUT_NAME, OUTPUT_NAME
     from model.tinyvgg import TinyVGG
 
@@ -90,7 +90,7 @@ def model_latency(calls: int) -> tuple[float, float]:
     if not onnx_path.is_file():
         raise SystemExit(f"{onnx_path} not found: write it with `python -m model.publishing.export model/pretrained`")
     model = TinyVGG.from_pretrained(PRETRAINED)
-    pixels = preprocess(ROOT / "examples" / "7-sneaker.png")[None]
+    pixels = to_inputs(prepare_image(ROOT / "examples" / "7-sneaker.png").pixels[None])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -20,7 +20,7 @@ from model.classes import CLASS_NAMES
 from model.training.config import PRECISIONS, PRESETS, TrainConfig
 from model.training.data import load_fashion_mnist
 from model.training.device import resolve_precision
-from model.training.engine import EpochState, augmentation, build_model, make_optimizer, train_one_epoch
+from model.training.engine import Batches, EpochState, augmentation, build_model, make_optimizer, train_one_epoch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,19 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(config, CLASS_NAMES).to(memory_format=memory_format)
     optimizer = make_optimizer(model, config)
 
+    batches = Batches(images, labels, config.batch_size, config.seed, augmentation(config), memory_format=memory_format)
+    autocast = torch.bfloat16 if precision == "bf16" else None
+
     def one_pass(epoch: int) -> EpochState:
-        return train_one_epoch(
-            model,
-            images,
-            labels,
-            optimizer,
-            batch_size=config.batch_size,
-            state=EpochState(epoch=epoch),
-            seed=config.seed,
-            **augmentation(config),
-            memory_format=memory_format,
-            autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
-        )
+        return train_one_epoch(model, batches, optimizer, None, EpochState(epoch=epoch), autocast)
 
     one_pass(1)  # oneDNN builds its kernels on first use
     timed = one_pass(2)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.preprocess import prepare
+from model.preprocess import prepare_image
 from model.publishing.examples import shop_photo
 from model.tinyvgg import TinyVGG
 from model.training.data import load_fashion_mnist
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    prepared = torch.stack([prepare(shop_photo(image, rng)) for image in images])
+    prepared = torch.stack([prepare_image(shop_photo(image, rng)).pixels for image in images])
     seconds = time.perf_counter() - started
     shop = evaluate(model, prepared, labels)
     shop_accuracy = shop.accuracy

@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from model.metrics import read_metrics
 from model.tinyvgg import TinyVGG
 from model.training.data import find_data_dir
 from model.training.engine import evaluate
+from model.training.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout, where train.py is
 

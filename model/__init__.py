@@ -1,12 +1,9 @@
-"""TinyVGG on Fashion-MNIST: the model, its one prediction path, and the training, report and Hub tools.
+"""TinyVGG on Fashion-MNIST: the model and its one prediction path; training, publishing and the app are below it.
 
-    from model import TinyVGG, classify
+from model import TinyVGG, classify
 
-    model = TinyVGG.from_pretrained("USER/REPO")  # or a folder written by train.py
-    answer = classify("photo.jpg", model)        # a path, bytes or a PIL image
-    print(answer.top_classes(), answer.warning)
-
-Each submodule holds one part (`model.predict`, `model.preprocess`, `model.training.data`, `model.publishing.hub`, ...).
+answer = classify("photo.jpg", TinyVGG.from_pretrained("USER/REPO"))  # or a folder; a path, bytes or PIL image
+print(answer.top_classes(), answer.warning)
 """
 
 from model.predict import Answer, classify

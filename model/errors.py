@@ -11,7 +11,3 @@ class ConfigError(ValueError):
 
 class HubError(RuntimeError):
     """A Hub operation failed: the repo, revision or file is not there, the token is refused, or the Hub is down."""
-
-
-class BundleError(RuntimeError):
-    """A Space bundle or the package's wheel cannot be made from what is here: a folder is taken, a file missing."""

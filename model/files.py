@@ -47,17 +47,6 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def move_into(src_dir: Path, dest_dir: Path) -> list[Path]:
-    """Move every file of `src_dir` into `dest_dir`, each with one atomic rename."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    moved = []
-    for src in sorted(src_dir.iterdir()):
-        if src.is_file():
-            os.replace(src, dest_dir / src.name)
-            moved.append(dest_dir / src.name)
-    return moved
-
-
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete what a killed run left half-written here: our temporary files and scratch folders."""
     removed = []
@@ -70,21 +59,3 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             continue
         removed.append(path)
     return removed
-
-
-def check_writable(folder: str | Path) -> None:
-    """Fail now, not after an hour of training, if `folder` cannot take our artifacts.
-
-    Raises:
-        OSError: With a message naming the folder and the problem.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
-            pass
-    except OSError as err:
-        raise OSError(f"cannot write to the output folder {folder}: {err.strerror or err}") from err
-    free = shutil.disk_usage(folder).free
-    if free < 50 * 2**20:
-        raise OSError(f"only {free // 2**20} MiB free on the disk of {folder}; a run needs at least 50 MiB")

@@ -83,7 +83,7 @@ def describe_error(
     return f"Could not {action} {where}: {type(err).__name__}: {err}"
 
 
-# Seconds to wait for the Hub's one answer on whether a repo exists: the client itself retries for about 25 s.
+# Seconds to wait for the Hub's one answer on whether a repo exists (the client alone retries for far longer).
 LOOKUP_TIMEOUT = 5.0
 
 
@@ -100,6 +100,8 @@ def find_on_hub(name: str, revision: str | None = None, *, token: str | bool | N
     """
     if Path(name).is_dir():
         return
+    if Path(name).exists():
+        raise ModelFolderError(f"{name} is a file, not a model folder: name the folder written by `python train.py`.")
     no_folder = f"There is no folder {name} here"
     try:
         validate_repo_id(name)

@@ -14,9 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import ModelCard, hf_hub_download
 from huggingface_hub.errors import (
-    EntryNotFoundError,
     HfHubHTTPError,
     HFValidationError,
 )
@@ -25,7 +23,6 @@ from safetensors import SafetensorError
 from model import artifacts
 from model.errors import ConfigError, HubError, ModelFolderError
 from model.hub_errors import describe_error
-from model.metrics import Metrics, MetricsError, read_metrics
 from model.tinyvgg import TinyVGG
 
 
@@ -52,10 +49,9 @@ def parse_source(spec: str | Path, revision: str | None = None) -> Source:
     return Source(name, revision or at or None)
 
 
-def load(spec: str | Path | Source, revision: str | None = None, **hub_kwargs) -> TinyVGG:
-    """The model in a folder or a Hub repo (`parse_source`), in eval mode.
-
-    `hub_kwargs` go to `TinyVGG.from_pretrained` (cache_dir, token, ...).
+def load(spec: str | Path | Source, revision: str | None = None, *, cache_dir: str | Path | None = None) -> TinyVGG:
+    """The model in a folder or a Hub repo (`parse_source`), in eval mode; a repo is cached in `cache_dir`
+    (default: the Hub client's cache).
 
     Raises:
         ModelFolderError: A folder that holds no model (missing, no weights, broken config.json).
@@ -64,13 +60,8 @@ def load(spec: str | Path | Source, revision: str | None = None, **hub_kwargs) -
     source = spec if isinstance(spec, Source) else parse_source(spec, revision)
     if source.is_folder:
         return _load_folder(Path(source.name))
-    if "/" not in source.name or Path(source.name).exists():
-        raise ModelFolderError(
-            f"{source.name} is neither a model folder nor a Hub repo id of the form user/name. Name a folder "
-            "written by `python train.py`, or a repo pushed by `python -m model.publishing.hub push`."
-        )
     # A typo in a folder's name looks like a repo id: TinyVGG.from_pretrained says that no such folder exists either.
-    return _from_pretrained(source.name, source.revision, HubError, **hub_kwargs)
+    return _from_pretrained(source.name, source.revision, HubError, cache_dir=cache_dir)
 
 
 def load_folder(folder: str | Path) -> TinyVGG:
@@ -98,13 +89,15 @@ def _load_folder(folder: Path) -> TinyVGG:
     return _from_pretrained(folder, None, ModelFolderError)
 
 
-def _from_pretrained(source: str | Path, revision: str | None, error: type[Exception], **kwargs) -> TinyVGG:
+def _from_pretrained(
+    source: str | Path, revision: str | None, error: type[Exception], cache_dir: str | Path | None = None
+) -> TinyVGG:
     """`TinyVGG.from_pretrained(source)`; each failure an `error` that names config.json or the weights."""
     local = isinstance(source, Path)
     config = source / artifacts.CONFIG if local else f"{source}: {artifacts.CONFIG}"
     weights = source / artifacts.WEIGHTS if local else artifacts.WEIGHTS
     try:
-        return TinyVGG.from_pretrained(source, revision=revision, **kwargs)
+        return TinyVGG.from_pretrained(source, revision=revision, cache_dir=cache_dir)
     except ConfigError as err:
         raise error(str(err)) from None
     except (HubError, ModelFolderError) as err:  # already in plain words (model.hub_errors.find_on_hub)
@@ -119,58 +112,6 @@ def _from_pretrained(source: str | Path, revision: str | None, error: type[Excep
         raise error(f"{config} does not match {weights}: {_mismatch(err)}") from None
     except Exception as err:
         raise error(describe_error(err, str(source), revision, action="pull")) from err
-
-
-@dataclass
-class LoadedModel:
-    """A model with what its files say about it: where it came from, its card's accuracy, its metrics."""
-
-    model: TinyVGG
-    source: str  # the folder or Hub repo id it was loaded from
-    revision: str | None  # the commit loaded from the Hub; None for a folder
-    test_accuracy: float | None  # from the card's eval results, else metrics.json
-    metrics: Metrics | None  # metrics.json, when the model came with one
-    confusion_matrix: Path | None
-
-
-def load_with_facts(spec: str | Path) -> LoadedModel:
-    """`load(spec)`, with its card, metrics and confusion matrix when present (the app's "About this model").
-
-    Raises:
-        ModelFolderError, HubError: As `load`; also for a metrics.json that does not match its schema.
-    """
-    source = parse_source(spec)
-    model = load(source)
-    if source.is_folder:
-        folder = Path(source.name)
-        files = {name: folder / name for name in artifacts.DESCRIPTION if (folder / name).is_file()}
-        revision = None
-    else:
-        files = {
-            name: path
-            for name in artifacts.DESCRIPTION
-            if (path := _optional_download(source.name, name, source.revision))
-        }
-        # Cached files live in .../snapshots/<commit>/<name>: that commit is the exact revision loaded.
-        revision = files[artifacts.CONFIG].parent.name if artifacts.CONFIG in files else source.revision or "main"
-    try:
-        metrics = read_metrics(files[artifacts.METRICS]) if artifacts.METRICS in files else None
-    except MetricsError as err:
-        raise (ModelFolderError if source.is_folder else HubError)(str(err)) from None
-    accuracy = None
-    if artifacts.CARD in files:
-        results = ModelCard.load(files[artifacts.CARD]).data.eval_results or []
-        accuracy = next((r.metric_value for r in results if r.metric_type == "accuracy"), None)
-    if accuracy is None and metrics:
-        accuracy = metrics.get("test_accuracy")
-    return LoadedModel(model, source.name, revision, accuracy, metrics, files.get(artifacts.CONFUSION_MATRIX))
-
-
-def _optional_download(repo_id: str, filename: str, revision: str | None) -> Path | None:
-    try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision))
-    except EntryNotFoundError:
-        return None
 
 
 def _mismatch(err: RuntimeError) -> str:

@@ -2,13 +2,8 @@
 
     from model import TinyVGG, classify
 
-    model = TinyVGG.from_pretrained("model/pretrained")  # or a Hub repo id
-    answer = classify("photo.jpg", model)
-    answer.probabilities         # class name -> calibrated probability
-    answer.unsure        # True when no class is likely (the top one below UNSURE_BELOW)
-    answer.warning       # "" or the warning that the image is unlike the training images
-    answer.pixels        # the 28x28 uint8 image the model saw
-    answer.top_classes() # the three most likely, as the app's MCP tool answers them
+    answer = classify("photo.jpg", TinyVGG.from_pretrained("model/pretrained"))
+    answer.answer, answer.probabilities, answer.warning  # the top class or "unsure"; calibrated; "" or why
 
 The app, its MCP tool, the Space, the photo calibration and the benchmarks all go through
 `classify` (or, for a prepared image, `answer_logits`), so the confidence that is calibrated is the
@@ -30,15 +25,11 @@ from model.tinyvgg import TinyVGG
 
 # How many classes an answer lists: the app's label, its MCP tool and the benchmarks' top-3.
 TOP_CLASSES = 3
-# One image is far too small a job to split over threads: with several threads per prediction,
-# concurrent predictions on a small machine wait on each other and each one gets much slower.
-# Concurrent requests are the parallelism, so a server calls torch.set_num_threads(PREDICTION_THREADS)
-# once; benchmarks/load.py measures the app under concurrent clients with this setting.
+# One image is too small a job to split over threads: concurrent requests are the parallelism, so a server
+# calls torch.set_num_threads(PREDICTION_THREADS) once (benchmarks/load.py measures it under concurrent clients).
 PREDICTION_THREADS = 1
 # Below this calibrated probability the top class is more likely wrong than right, so the answer names no
-# class: it says the model is unsure and lists the closest ones. The probabilities are calibrated (on
-# Fashion-MNIST, and on phone photos for photos), so the line means the same for every model;
-# benchmarks/real_photos.py measures how often answers on either side of it are right.
+# class but the closest ones; benchmarks/real_photos.py measures how often answers on either side are right.
 UNSURE_BELOW = 0.45
 UNSURE_PERCENT = round(100 * UNSURE_BELOW)  # as the note says it
 UNSURE = "unsure"  # the MCP tool's "answer" when no class is likely
@@ -72,9 +63,9 @@ class Answer:
         """The top class's name, or UNSURE."""
         return UNSURE if self.unsure else max(self.probabilities, key=self.probabilities.get)
 
-    def top_classes(self, k: int = TOP_CLASSES) -> list[dict[str, str | float]]:
-        """The `k` most likely classes, best first: [{"label": name, "probability": p}], p rounded to 4 places."""
-        best = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)[:k]
+    def top_classes(self) -> list[dict[str, str | float]]:
+        """The TOP_CLASSES most likely classes, best first: [{"label": name, "probability": p}], p to 4 places."""
+        best = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)[:TOP_CLASSES]
         return [{"label": name, "probability": round(p, 4)} for name, p in best]
 
     def notes(self) -> str:
@@ -114,16 +105,18 @@ def answer_logits(model: TinyVGG, prepared: Prepared) -> tuple[torch.Tensor, flo
     x = to_inputs(prepared.pixels[None])
     with torch.inference_mode():
         logits = model(x)  # once, for the label and the score
-        score = float(ood_score(model, x, logits)[0])
-        if prepared.way == FRAME and model.frame_threshold is not None and score < model.frame_threshold:
+        score = float(ood_score(model.calibration, x, logits)[0])
+        frame_threshold = model.calibration.frame_threshold
+        if prepared.way == FRAME and frame_threshold is not None and score < frame_threshold:
             raise ImageError(NO_GARMENT)
         if prepared.way in PHOTO_WAYS:
-            logits = photo_logits(model, logits)  # phone photos are right less often: a confidence to match
+            logits = photo_logits(model.calibration, logits)  # phone photos are right less often: a matching confidence
     return logits[0], score
 
 
 def ood_warning(score: float, model: TinyVGG) -> str:
     """UNLIKE_TRAINING for an image whose `ood_score` says it is unlike the training images, else ""."""
-    if model.ood_threshold is None or score >= model.ood_threshold:
+    threshold = model.calibration.ood_threshold
+    if threshold is None or score >= threshold:
         return ""
     return UNLIKE_TRAINING

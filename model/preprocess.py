@@ -28,10 +28,8 @@ MIN_SIDE = 8
 # Around the garment's bounding box, as a fraction of its longer side (Fashion-MNIST garments
 # touch the frame along their longer side, so the margin stays small).
 MARGIN = 0.04
-# Decode large JPEGs at a reduced scale (PIL's draft mode): far faster, and still many times the
-# 28 pixels we keep. At this side a phone photo and its 4000-pixel copy reach GrabCut as nearly
-# the same image, where smaller drafts changed answers (benchmarks/real_photos.py --upscale
-# measures how many answers stay the same).
+# Large JPEGs are decoded at a reduced scale (PIL's draft mode), still many times the 28 pixels kept:
+# benchmarks/real_photos.py --upscale measures how many answers stay the same at 4,000 pixels.
 DRAFT_SIDE = 400
 # Only a JPEG whose shorter side is above twice the draft's is drafted: a smaller one would shrink little,
 # if at all. The browser port (web/tinyvgg.js) reads this from model.json.
@@ -50,8 +48,8 @@ GRABCUT_INSET = 0.04
 GRABCUT_ITERATIONS = 3
 # OpenCV seeds GrabCut's colour models with its own RNG: a fixed seed gives a photo the same mask every time.
 GRABCUT_SEED = 0
-# GrabCut sees the work image blurred by this Gaussian sigma (pixels): JPEG noise and resampling
-# then no longer tip its cut, so a photo keeps its answer at any size, and fewer garments are lost.
+# GrabCut sees the work image blurred by this Gaussian sigma (pixels), so that JPEG noise and resampling
+# do not tip its cut (benchmarks/real_photos.py --upscale).
 SMOOTHING = 1.0
 # GrabCut's mask is opened with a square this many pixels wide, so specks narrower than it go.
 OPENING = 3
@@ -72,11 +70,8 @@ LIGHT_BACKGROUND = 127
 # An image that rises fewer gray levels than this above its background is blank: what is left is
 # noise or compression, not a garment.
 BLANK_PEAK = 16
-# A plain image is reduced to 28x28 as Fashion-MNIST's own images were, by subsampling: box-averaged to
-# this many times 28 first, then the middle pixel of each SUBSAMPLE x SUBSAMPLE block is kept. A box
-# filter alone left shop photos smoother than the dataset's images (thin straps blurred away; roughness,
-# model.calibration.roughness, lower than Fashion-MNIST's); subsampled they are about as crisp
-# (benchmarks/product_photos.py measures what it does for sandals, sneakers and bags).
+# A plain image is reduced to 28x28 as Fashion-MNIST's own were: box-averaged to this many times 28, then
+# the middle pixel of each SUBSAMPLE x SUBSAMPLE block kept (benchmarks/product_photos.py shows the choice).
 SUBSAMPLE = 3
 # Once the garment is stretched to 0..255, what is brighter than this share of full brightness
 # stands out from the background and sets the crop.
@@ -89,10 +84,12 @@ STANDS_OUT = 0.15
 SMALL, PLAIN, SEGMENTED, FRAME = "small", "plain", "segmented", "frame"
 # The ways of phone photos, whose confidence is calibrated on real photos (`photo_temperature`).
 PHOTO_WAYS = (SEGMENTED, FRAME)
-NO_GARMENT = (
-    "No garment stands out from the background in this photo. Photograph one item, laid flat or hung, "
-    "whole in the frame with some background around it, on a plain background that contrasts with it."
+# How to take a photo that works: the app's tip, its MCP tool's description and the refusal below say it.
+BEST_PHOTO = (
+    "one item, laid flat or hung, whole in the frame with some background around it, on a plain background that "
+    "contrasts with it"
 )
+NO_GARMENT = f"No garment stands out from the background in this photo. Photograph {BEST_PHOTO}."
 
 # The messages with {fields} are filled with str.format here and in the static page (web/tinyvgg.js), which
 # reads them from model.json: plain named fields only, so both fill them the same way.
@@ -358,13 +355,3 @@ def prepare_image(source: str | Path | bytes | Image.Image) -> Prepared:
     """Any image file, bytes or PIL image -> the uint8 (28, 28) light garment on black, and its way."""
     pixels, way = fashion_mnist_style(rgb_pixels(open_image(source)))
     return Prepared(torch.from_numpy(pixels.copy()), way)
-
-
-def prepare(source: str | Path | bytes | Image.Image) -> torch.Tensor:
-    """Any image file, bytes or PIL image -> uint8 tensor (28, 28), light garment on black."""
-    return prepare_image(source).pixels
-
-
-def preprocess(source: str | Path | bytes | Image.Image) -> torch.Tensor:
-    """Any image file, bytes or PIL image -> float tensor (1, 28, 28) in [0, 1], ready for TinyVGG."""
-    return to_inputs(prepare(source)[None])[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -12,18 +13,15 @@ from typing import Any
 import safetensors.torch
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
 from torch import nn
 
 from model import artifacts
+from model.calibration import Calibration
 from model.classes import CLASS_NAMES
 from model.errors import ConfigError, ModelFolderError
 from model.files import atomic_path, write_json
 from model.hub_errors import find_on_hub
-
-# Images per forward pass when scoring many (evaluation, calibration). Larger batches are slower on
-# a CPU: a batch of 1,000 spills its 28x28 activations out of the caches and ran at half the speed
-# of 128 on an AVX2 EPYC (python benchmarks/eval_speed.py).
-SCORING_BATCH = 128
 
 
 def conv_block(in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
@@ -51,27 +49,9 @@ class TinyVGG(
     """Two conv blocks, then one linear layer. `TinyVGG()` is exactly the notebook's model (7,740 parameters).
 
     Every argument is JSON-able, so the Hub mixin stores it in `config.json` and `from_pretrained`
-    rebuilds the same model. The last five are fitted after training (model.training.calibrate) and
-    used at prediction time (model.calibration).
-
-    Args:
-        in_channels: Channels of the input images (1 for Fashion-MNIST).
-        hidden_units: Channels of both blocks, or a list with one width per block.
-        num_classes: Size of the output layer.
-        class_names: One name per output, in label order; they travel with the weights.
-        batch_norm: Add BatchNorm after every convolution.
-        dropout: Dropout probability before the classifier (0 disables it).
-        input_mean: Subtracted from the [0, 1] input inside `forward`.
-        input_std: The input is divided by it inside `forward`.
-        mirror_average: In eval mode, answer with the mean of the logits of each image and of its mirror
-            image (flipped left to right), a test-time augmentation: Fashion-MNIST's shoes all point
-            left, a photo's point either way. Training sees one view at a time (with random flips).
-        temperature: Logits are divided by it, so that softmax probabilities are calibrated.
-        ood_threshold: An `ood_score` below it means "not like the training images".
-        max_roughness: The roughest training image's roughness; `ood_score` counts more against the image.
-        photo_temperature: The temperature for phone photos; None means `temperature`.
-        frame_threshold: A photo taken whole (nothing stood out) is answered only when its `ood_score`
-            reaches this; None answers every such photo.
+    rebuilds the same model. `hidden_units` is one width for both blocks or one per block;
+    `normalize` is the training pixels' [mean, std], which `forward` standardizes with (None: as
+    they are); `calibration` holds the values fitted after training (model.calibration.Calibration).
     """
 
     def __init__(
@@ -82,18 +62,18 @@ class TinyVGG(
         class_names: Sequence[str] = CLASS_NAMES,
         batch_norm: bool = False,
         dropout: float = 0.0,
-        input_mean: float = 0.0,
-        input_std: float = 1.0,
-        mirror_average: bool = False,
-        temperature: float = 1.0,
-        ood_threshold: float | None = None,
-        max_roughness: float | None = None,
-        photo_temperature: float | None = None,
-        frame_threshold: float | None = None,
+        normalize: list[float] | None = None,
+        calibration: dict[str, float | None] | None = None,
     ) -> None:
         super().__init__()
         self.widths = block_widths(hidden_units)  # refuses anything but one or two positive ints
-        _check_arguments(num_classes, class_names, input_std, temperature, photo_temperature)
+        self.class_names = list(class_names)
+        if len(self.class_names) != num_classes:
+            raise ValueError(f"got {len(self.class_names)} class_names for num_classes={num_classes}")
+        self.mean, self.std = normalize if normalize is not None else (0.0, 1.0)
+        if self.std <= 0:
+            raise ValueError(f"normalize is [mean, std] with a positive std, got {normalize}")
+        self.calibration = Calibration.from_config(calibration)
         # The module names are the notebook's, so its state dicts load unchanged.
         self.conv_block_1 = conv_block(in_channels, self.widths[0], batch_norm)
         self.conv_block_2 = conv_block(self.widths[0], self.widths[1], batch_norm)
@@ -101,34 +81,12 @@ class TinyVGG(
         # Two 2x2 poolings turn 28x28 into 7x7.
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(self.widths[1] * 7 * 7, num_classes))
 
-        self.class_names = list(class_names)
-        self.input_mean, self.input_std = float(input_mean), float(input_std)
-        self.mirror_average = bool(mirror_average)
-        self.temperature = float(temperature)
-        self.photo_temperature = float(photo_temperature) if photo_temperature is not None else None
-        self.ood_threshold, self.max_roughness, self.frame_threshold = ood_threshold, max_roughness, frame_threshold
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Calibrated logits for a batch of images in [0, 1], shape (N, in_channels, 28, 28)."""
-        if self.mirror_average and not self.training:
-            # Both views in one batch, then their mean: the same sum in either order, so an image and
-            # its mirror image get the same answer.
-            return self.one_view(torch.cat([x, x.flip(-1)])).unflatten(0, (2, -1)).mean(0)
-        return self.one_view(x)
-
-    def one_view(self, x: torch.Tensor) -> torch.Tensor:
-        """Calibrated logits of the images as they are, whatever `mirror_average` says."""
-        return self.head(self.conv_block_2(self.conv_block_1(self.normalize(x))))
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        if self.input_mean != 0.0 or self.input_std != 1.0:
-            x = (x - self.input_mean) / self.input_std
-        return x
-
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits (divided by the temperature) from the last block's feature maps."""
-        logits = self.classifier(self.dropout(features))
-        return logits / self.temperature if self.temperature != 1.0 else logits
+        x = (x - self.mean) / self.std if (self.mean, self.std) != (0.0, 1.0) else x
+        logits = self.classifier(self.dropout(self.conv_block_2(self.conv_block_1(x))))
+        temperature = self.calibration.temperature
+        return logits / temperature if temperature != 1.0 else logits
 
     @property
     def num_parameters(self) -> int:
@@ -139,58 +97,12 @@ class TinyVGG(
         """The arguments that rebuild this model: what config.json holds."""
         return dict(self._hub_mixin_config)
 
-    @property
-    def architecture(self) -> str:
-        """The layers in a few words, for the model card."""
-        config = self.config
-        return (
-            f"2 conv blocks of {self.widths[0]} and {self.widths[1]} channels"
-            + (", batch norm" if config["batch_norm"] else "")
-            + (f", dropout {config['dropout']}" if config["dropout"] else "")
-            + (", answers averaged with the mirror image's" if config["mirror_average"] else "")
-        )
-
     # The mixin's hooks: what `save_pretrained`, `push_to_hub` and `from_pretrained` do for this class.
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        revision: str | None = None,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        **kwargs,
-    ) -> TinyVGG:
-        """The mixin's loader, once the name is known to be a folder, or a repo that the Hub (or the cache) has.
-
-        Raises:
-            ModelFolderError, HubError: At once and in plain words, for a name that is neither (the client
-                alone would retry for about 25 s, then blame the connection).
-        """
-        if not local_files_only:
-            find_on_hub(str(pretrained_model_name_or_path), revision, token=token, cache_dir=cache_dir)
-        return super().from_pretrained(
-            pretrained_model_name_or_path,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            **kwargs,
-        )
-
-    def save_pretrained(
-        self, save_directory: str | Path, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs
-    ) -> str | None:
-        """Write weights, config.json and the model card into `save_directory`.
-
-        `model_card_kwargs` may hold `card`, the card to write (model.publishing.card renders the
-        full one from a training run), and `files`, path in the repo -> file, copied beside it
-        (metrics, figures, ONNX weights, TensorBoard logs). `push_to_hub` uploads the same.
-        """
+    def save_pretrained(self, save_directory: str | Path, *, model_card_kwargs: dict | None = None, **kwargs) -> Any:
+        """Write weights, config.json and the card; `model_card_kwargs` may hold `card`, the card to write, and
+        `files`, path in the repo -> file (figures, metrics, ONNX), copied beside them. `push_to_hub` sends the same."""
         save_directory = Path(save_directory)
-        save_directory.mkdir(parents=True, exist_ok=True)
         for name, path in ((model_card_kwargs or {}).get("files") or {}).items():
             target = save_directory / name
             if not target.exists() or not target.samefile(path):
@@ -200,12 +112,8 @@ class TinyVGG(
 
     def generate_model_card(self, card: ModelCard | None = None, **_: Any) -> ModelCard:
         """The card the mixin writes: `card` when given, else a short one with this class's metadata."""
-        if card is not None:
-            return card
         info = self._hub_mixin_info
-        return ModelCard.from_template(
-            info.model_card_data, template_str=SHORT_CARD, model=self, paper_url=info.paper_url
-        )
+        return card or ModelCard.from_template(info.model_card_data, template_str=SHORT_CARD, model=self)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         # .contiguous(): weights trained in channels_last memory format are saved in the standard layout.
@@ -218,48 +126,36 @@ class TinyVGG(
         (save_directory / artifacts.CARD).unlink(missing_ok=True)
 
     @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        map_location: str = "cpu",
-        strict: bool = True,
-        **model_kwargs,
-    ) -> TinyVGG:
-        # The mixin defaults to non-strict loading and falls back to a pickled
-        # `pytorch_model.bin`; we only ever read safetensors, with every key checked.
-        if os.path.isdir(model_id):
-            weights = Path(model_id) / artifacts.WEIGHTS
-            if not weights.is_file():
-                raise ModelFolderError(
-                    f"{model_id} has no {artifacts.WEIGHTS}, so there is no model in it. "
-                    f"Train one with `python train.py --output-dir {model_id}`."
-                )
-        else:
-            weights = hf_hub_download(
-                repo_id=model_id,
-                filename=artifacts.WEIGHTS,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> TinyVGG:
+        """The mixin's loader, in eval mode, reading any version's config.json (`current_config`).
+
+        Raises:
+            ModelFolderError, HubError: At once, for a name that is no folder nor a repo the Hub (or cache) has.
+            ConfigError: config.json lacks an argument, or asks for what this version cannot do.
+        """
+        name = str(pretrained_model_name_or_path)
+        if not kwargs.get("local_files_only"):
+            find_on_hub(name, kwargs.get("revision"), token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"))
+        config = _read_config(name, kwargs)
+        return super().from_pretrained(name, **(current_config(config, name) if config else {}), **kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, **kwargs) -> TinyVGG:
+        # The mixin defaults to non-strict loading and falls back to a pickled `pytorch_model.bin`;
+        # we only ever read safetensors, with every key checked.
+        hub, device = {name: kwargs.pop(name) for name in HUB_OPTIONS}, kwargs.pop("map_location", "cpu")
+        kwargs.pop("strict", None)
+        weights = Path(model_id) / artifacts.WEIGHTS
+        if not os.path.isdir(model_id):
+            weights = hf_hub_download(model_id, artifacts.WEIGHTS, revision=revision, **hub)
+        elif not weights.is_file():
+            raise ModelFolderError(
+                f"{model_id} has no {artifacts.WEIGHTS}, so there is no model in it. "
+                f"Train one with `python train.py --output-dir {model_id}`."
             )
-        # The mixin fills a key missing from config.json with the argument's default, which would
-        # silently build a model that predicts differently: every argument must be there.
-        missing = [name for name in config_keys() if name not in model_kwargs]
-        if missing:
-            raise ConfigError(
-                f"{model_id}: config.json lacks {', '.join(missing)}: it was edited, cut short or written by an "
-                "older version. Restore it from the training run, or retrain with `python train.py`."
-            )
-        model = cls(**model_kwargs)
-        safetensors.torch.load_model(model, str(weights), strict=strict, device=map_location)
+        _require(kwargs, CONFIG_KEYS, model_id)
+        model = cls(**kwargs)
+        safetensors.torch.load_model(model, str(weights), strict=True, device=device)
         return model.eval()
 
 
@@ -270,28 +166,67 @@ SHORT_CARD = """---
 
 # TinyVGG
 
-A TinyVGG with {{ "{:,}".format(model.num_parameters) }} parameters ({{ model.architecture }}) for the classes
-{{ model.class_names | join(", ") }}, after the course notebook's network; Fashion-MNIST: {{ paper_url }}.
+A TinyVGG with {{ "{:,}".format(model.num_parameters) }} parameters ({{ model.widths | join(" and ") }} channels)
+for the classes {{ model.class_names | join(", ") }}, after the course notebook's network; Fashion-MNIST:
+https://arxiv.org/abs/1708.07747.
 
 This folder was saved without an evaluation, so it reports no accuracy. `python train.py` trains,
 evaluates and writes a card with the measured results.
 """
 
-# Added after models were published; a config.json without them means what their default means (no photo
-# calibration yet, one view), so an older model still loads, answers as it did, and its photo calibration
-# can be fitted later.
-OPTIONAL_KEYS = ("photo_temperature", "frame_threshold", "mirror_average")
+# What the mixin hands `_from_pretrained` besides the model's arguments, for the download.
+HUB_OPTIONS = ("cache_dir", "force_download", "local_files_only", "token")
+# Every key a config.json must hold: the mixin would fill a missing one with the argument's default,
+# and silently build a model that predicts differently.
+CONFIG_KEYS = tuple(inspect.signature(TinyVGG.__init__).parameters)[1:]  # all but self
+# What config.json held before `normalize` and `calibration` took these values in (and the calibration
+# values that a config.json from then may lack).
+LOOSE_KEYS = ("input_mean", "input_std", "temperature", "ood_threshold", "max_roughness")
+LOOSE_OPTIONAL = ("photo_temperature", "frame_threshold")
 
 
-def with_optional_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """`config` with each of OPTIONAL_KEYS it lacks set to its default: what the model it loads as holds."""
-    parameters = inspect.signature(TinyVGG.__init__).parameters
-    return {name: parameters[name].default for name in OPTIONAL_KEYS} | config
+def current_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """config.json's arguments as this version's `TinyVGG.__init__` takes them, from any version's file.
+
+    Raises:
+        ConfigError: An argument is missing, or the file asks for what this version no longer does.
+    """
+    config = dict(config)
+    if config.pop("mirror_average", False):
+        raise ConfigError(
+            f"{source}: config.json asks to average each answer with its mirror image's (mirror_average), an option "
+            "this version no longer has (it lost on phone photos: docs/real-photos.md). Retrain with `python "
+            "train.py`, or load it with the version that wrote it."
+        )
+    if any(key in config for key in (*LOOSE_KEYS, *LOOSE_OPTIONAL)):
+        _require(config, LOOSE_KEYS, source)
+        mean, std = config.pop("input_mean"), config.pop("input_std")
+        config["normalize"] = None if (mean, std) == (0.0, 1.0) else [mean, std]
+        config["calibration"] = {key: config.pop(key) for key in (*LOOSE_KEYS[2:], *LOOSE_OPTIONAL) if key in config}
+    _require(config, CONFIG_KEYS, source)
+    return config
 
 
-def config_keys() -> list[str]:
-    """The keys a config.json must hold: every argument of `TinyVGG.__init__` but OPTIONAL_KEYS."""
-    return [name for name in inspect.signature(TinyVGG.__init__).parameters if name not in ("self", *OPTIONAL_KEYS)]
+def _require(config: dict[str, Any], keys: Sequence[str], source: str) -> None:
+    missing = [name for name in keys if name not in config]
+    if missing:
+        raise ConfigError(
+            f"{source}: config.json lacks {', '.join(missing)}: it was edited, cut short or written by an "
+            "older version. Restore it from the training run, or retrain with `python train.py`."
+        )
+
+
+def _read_config(name: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """config.json of a folder or repo as a dict, or None where there is none (then every key is missing)."""
+    if os.path.isdir(name):
+        path = Path(name) / artifacts.CONFIG
+    else:
+        hub = {key: kwargs[key] for key in ("revision", *HUB_OPTIONS) if key in kwargs}
+        try:
+            path = Path(hf_hub_download(name, artifacts.CONFIG, **hub))
+        except EntryNotFoundError:
+            return None
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def block_widths(hidden_units: int | Sequence[int]) -> list[int]:
@@ -300,18 +235,3 @@ def block_widths(hidden_units: int | Sequence[int]) -> list[int]:
     if len(widths) != 2 or any(not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"hidden_units must be a positive int or two positive ints, got {hidden_units!r}")
     return widths
-
-
-def _check_arguments(
-    num_classes: int,
-    class_names: Sequence[str],
-    input_std: float,
-    temperature: float,
-    photo_temperature: float | None,
-) -> None:
-    if len(class_names) != num_classes:
-        raise ValueError(f"got {len(class_names)} class_names for num_classes={num_classes}")
-    if input_std <= 0:
-        raise ValueError(f"input_std must be positive, got {input_std}")
-    if temperature <= 0 or (photo_temperature is not None and photo_temperature <= 0):
-        raise ValueError(f"temperatures must be positive, got {temperature} and {photo_temperature}")

@@ -29,7 +29,6 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from model.tinyvgg import TinyVGG  # noqa: E402
 from model.training.data import SHA256, DataError, FashionMNIST, load_fashion_mnist  # noqa: E402
 from tests.hub_server import HubServer  # noqa: E402
 
@@ -44,13 +43,6 @@ ARTIFACTS = {
     "loss_curves.png",
     "training_args.json",
 }
-
-
-def with_mirror_average(model: TinyVGG, on: bool) -> TinyVGG:
-    """A copy of `model`, same weights, that does or does not average each answer with the mirror image's."""
-    copy = TinyVGG(**{**model.config, "mirror_average": on})
-    copy.load_state_dict(model.state_dict())
-    return copy.eval()
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

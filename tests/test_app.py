@@ -22,9 +22,9 @@ from gradio_client.exceptions import AppError
 import app
 from benchmarks.app_server import free_port, start_app, stop
 from benchmarks.bad_images import EXPECTED, make_cases
-from model.loading import load_with_facts
+from model.app.facts import about, load_with_facts
 from model.predict import UNLIKE_TRAINING, UNSURE_HEADLINE, classify
-from model.preprocess import ImageError
+from model.preprocess import ImageError, prepare_image
 from model.publishing.hub import push
 from tests.conftest import ROOT
 
@@ -56,14 +56,12 @@ def test_predict_recognises_each_real_test_example(path):
 
 
 def test_classify_is_the_one_path_predict_and_the_buttons_take():
-    from model.preprocess import prepare
-
     photo = ROOT / "examples" / "phone-dress.jpg"
     model = app.default_model().model
 
     answer = classify(photo, model)
 
-    assert torch.equal(answer.pixels, prepare(photo)), "the 28x28 image the preview and heatmap will show"
+    assert torch.equal(answer.pixels, prepare_image(photo).pixels), "the 28x28 image the preview and heatmap will show"
     assert answer.probabilities == app.predict(photo)
     assert answer.warning == "" and answer.milliseconds > 0
 
@@ -254,7 +252,7 @@ def test_about_this_model_says_what_the_percentage_means_with_the_recorded_figur
     loaded = load_with_facts(str(ROOT / "model" / "pretrained"))
     photos = json.loads((ROOT / "model" / "pretrained" / "metrics.json").read_text())["photo_calibration"]
 
-    facts = app._model_facts(loaded)
+    facts = about(loaded)
 
     assert "What the percentage means" in facts and "about 70% are right" in facts
     assert f"{photos['fitted_on']:,} real photos" in facts

@@ -13,7 +13,6 @@ from model.training.augment import (
     flip_and_shift,
     photo_like,
     random_convolution,
-    random_erasing,
     top_view,
 )
 from model.training.config import PHOTO_LIKE_SHARES, PRESETS
@@ -95,24 +94,6 @@ def test_spin_share_is_the_share_of_footwear_turned_any_way():
     # Pairs stand upright whatever the share (a quarter of the shoes); the spun rest grows with it.
     assert never < 0.12 and always > 0.55
     assert quarter - never == pytest.approx(0.25 * (always - never), abs=0.04)
-
-
-def test_random_erasing_blacks_out_one_rectangle_in_its_share_of_the_images(batch):
-    x, _ = batch
-    x = x.clamp(min=0.05)  # no black pixel of its own, so every black one was erased
-
-    out = random_erasing(x, torch.Generator().manual_seed(0), share=0.5)
-
-    erased = out == 0
-    area = erased.flatten(1).sum(1)
-    hit = area > 0
-    rows, cols = erased[:, 0].any(2), erased[:, 0].any(1)
-    assert 0.4 < float(hit.float().mean()) < 0.6
-    assert int(area[hit].min()) >= 0.02 * 784 * 0.5 and int(area[hit].max()) <= 0.2 * 784 * 1.5
-    # One rectangle: its area is its rows times its columns.
-    assert torch.equal(area[hit], (rows.sum(1) * cols.sum(1))[hit])
-    assert torch.equal(out[~hit], x[~hit]), "the rest are untouched"
-    assert torch.equal(out, random_erasing(x, torch.Generator().manual_seed(0), share=0.5)), "the seed decides"
 
 
 def test_photo_augmentation_mixes_photo_like_and_plain_images(batch):

@@ -7,10 +7,15 @@ import json
 import pytest
 import torch
 
-from model.calibration import ood_score
 from model.preprocess import to_inputs
-from model.tinyvgg import TinyVGG
-from model.training.calibrate import confidence_error, expected_calibration_error, fit_temperature, ood_sets
+from model.tinyvgg import TinyVGG, current_config
+from model.training.calibrate import (
+    confidence_error,
+    expected_calibration_error,
+    fit_temperature,
+    ood_scorer,
+    ood_sets,
+)
 from tests.conftest import ROOT
 
 PRETRAINED = ROOT / "model" / "pretrained"
@@ -52,15 +57,16 @@ def test_the_shipped_model_is_calibrated_within_the_target(metrics):
 
 
 def test_the_temperature_travels_in_config_and_the_loaded_model_applies_it(shipped, metrics):
-    config = json.loads((PRETRAINED / "config.json").read_text())
+    config = current_config(json.loads((PRETRAINED / "config.json").read_text()), "model/pretrained")
+    temperature = config["calibration"]["temperature"]
 
-    assert config["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
-    assert shipped.temperature == pytest.approx(config["temperature"])
+    assert temperature == pytest.approx(metrics["calibration"]["temperature"])
+    assert shipped.calibration.temperature == pytest.approx(temperature)
     x = torch.rand(2, 1, 28, 28)
-    raw = TinyVGG(**{**config, "temperature": 1.0}).eval()
+    raw = TinyVGG(**{**config, "calibration": None}).eval()
     raw.load_state_dict(shipped.state_dict())
     with torch.inference_mode():
-        assert torch.allclose(shipped(x), raw(x) / config["temperature"])
+        assert torch.allclose(shipped(x), raw(x) / temperature)
 
 
 @pytest.mark.slow
@@ -80,7 +86,8 @@ def test_the_ood_metrics_have_the_promised_shape_and_meet_the_digits_target(metr
     assert set(ood["auroc"]) == set(ood["false_accept"]) == {"digits", "photos", "noise"}
     assert all(0 <= v <= 1 for v in [*ood["auroc"].values(), *ood["false_accept"].values()])
     assert ood["auroc"]["digits"] >= 0.95
-    assert json.loads((PRETRAINED / "config.json").read_text())["ood_threshold"] == pytest.approx(ood["threshold"])
+    config = current_config(json.loads((PRETRAINED / "config.json").read_text()), "model/pretrained")
+    assert config["calibration"]["ood_threshold"] == pytest.approx(ood["threshold"])
 
 
 @pytest.mark.slow
@@ -88,8 +95,9 @@ def test_most_test_images_pass_the_warning_and_most_noise_does_not(shipped, fash
     noise = ood_sets()["noise"]
 
     with torch.inference_mode():
-        clothing = (ood_score(shipped, to_inputs(fashion_mnist.test_images)) >= shipped.ood_threshold).float().mean()
-        flagged = (ood_score(shipped, to_inputs(noise)) < shipped.ood_threshold).float().mean()
+        threshold, score = shipped.calibration.ood_threshold, ood_scorer(shipped)
+        clothing = (score(to_inputs(fashion_mnist.test_images)) >= threshold).float().mean()
+        flagged = (score(to_inputs(noise)) < threshold).float().mean()
 
     assert clothing >= 0.90  # the threshold keeps 95% of held-out training images
     assert flagged >= 0.90
@@ -123,9 +131,10 @@ def test_the_shipped_model_is_calibrated_on_real_photos_within_the_target(metric
     assert "![Reliability on real photos](reliability_photos.png)" in card
     assert (PRETRAINED / "reliability_photos.png").stat().st_size > 10_000
     # The photo temperature travels in config.json, beside the Fashion-MNIST one, and is the one fitted.
-    assert shipped.photo_temperature == pytest.approx(photos["photo_temperature"])
-    assert shipped.frame_threshold == pytest.approx(photos["frame_threshold"])
-    assert shipped.photo_temperature > shipped.temperature, "photos are right less often: a lower confidence"
+    calibration = shipped.calibration
+    assert calibration.photo_temperature == pytest.approx(photos["photo_temperature"])
+    assert calibration.frame_threshold == pytest.approx(photos["frame_threshold"])
+    assert calibration.photo_temperature > calibration.temperature, "photos are right less often: a lower confidence"
 
 
 def test_a_photo_folder_without_photos_is_refused_with_a_clear_error(shipped, tmp_path):

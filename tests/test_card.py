@@ -12,7 +12,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from model.predict import classify
-from model.publishing.card import build_card, model_card, read_run, render_card
+from model.publishing.card import build_card, read_run, render_card
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT
 
@@ -49,12 +49,11 @@ def test_a_card_saved_without_metrics_claims_no_accuracy_and_has_no_placeholders
 def test_the_card_is_rendered_from_the_values_it_is_given_not_from_files(trained, tmp_path):
     folder = shutil.copytree(trained, tmp_path / "run")
     run, model = read_run(folder), TinyVGG.from_pretrained(folder)
-    config = json.loads((folder / "config.json").read_text())
     shutil.rmtree(folder)  # nothing left on disk to read
 
-    card = build_card(config, num_parameters=model.num_parameters, architecture=model.architecture, **run)
+    card = build_card(model, **run)
     run["metrics"]["test_accuracy"] = 0.1234
-    changed = build_card(config, num_parameters=model.num_parameters, architecture=model.architecture, **run)
+    changed = build_card(model, **run)
 
     assert f"{json.loads((trained / 'metrics.json').read_text())['test_accuracy'] * 100:.2f}%" in card.text
     assert "12.34%" in changed.text and "12.34%" not in card.text
@@ -66,8 +65,8 @@ def test_figures_appear_in_the_card_only_where_they_travel_with_it(trained):
     run = read_run(trained)
     model = TinyVGG.from_pretrained(trained)
 
-    with_figures = model_card(model, run)
-    without = model_card(model, {**run, "files": {}})
+    with_figures = build_card(model, **run)
+    without = build_card(model, **{**run, "files": {}})
 
     assert {n for n in run["files"] if n.endswith(".png")} == {"confusion_matrix.png", "loss_curves.png"}  # no val
     assert "![Confusion matrix](confusion_matrix.png)" in with_figures.text

@@ -10,7 +10,7 @@ from model.training.config import PRESET_CHANGES, PRESETS, RECIPE_FIELDS, TrainC
 
 # Every preset's recipe as it stood when each preset still spelled out all 17 fields (the presets became
 # changes to the fields' defaults, and the runs they make must not change with them), with the options
-# added since (spin_share, sandal_straps, erase_share, label_smoothing, ema_decay, mirror_average) at the values
+# added since (spin_share, sandal_straps) at the values
 # that make exactly those runs.
 RECIPES = {
     "notebook": dict(
@@ -31,10 +31,6 @@ RECIPES = {
         style_share=0.0,
         spin_share=0.5,
         sandal_straps=0.0,
-        erase_share=0.0,
-        label_smoothing=0.0,
-        ema_decay=0.0,
-        mirror_average=False,
         precision="fp32",
         val_size=0,
     ),
@@ -56,10 +52,6 @@ RECIPES = {
         style_share=0.0,
         spin_share=0.5,
         sandal_straps=0.0,
-        erase_share=0.0,
-        label_smoothing=0.0,
-        ema_decay=0.0,
-        mirror_average=False,
         precision="auto",
         val_size=0,
     ),
@@ -81,10 +73,6 @@ RECIPES = {
         style_share=0.5,
         spin_share=0.5,
         sandal_straps=1.0,
-        erase_share=0.0,
-        label_smoothing=0.0,
-        ema_decay=0.0,
-        mirror_average=False,
         precision="auto",
         val_size=5000,
     ),

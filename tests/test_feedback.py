@@ -13,8 +13,8 @@ from PIL import ExifTags, Image
 
 from benchmarks import feedback as report
 from model import TinyVGG, classify
+from model.app.feedback import FULL, MAX_SIDE, NONE_OF_THESE, FeedbackError, FeedbackStore, delete_record, read_records
 from model.errors import HubError
-from model.feedback import FULL, MAX_SIDE, NONE_OF_THESE, FeedbackError, FeedbackStore, delete_record, read_records
 from tests.conftest import ROOT
 from tests.hub_server import HubServer
 
@@ -414,7 +414,7 @@ def test_the_report_reads_a_dataset_repo(tmp_path, model, hub_server, monkeypatc
 
 
 def test_the_delete_command_names_what_it_deleted_and_an_unknown_id_ends_with_a_message(tmp_path, model, capsys):
-    from model.feedback import main
+    from model.app.feedback import main
 
     photo = PHOTOS / "pair-of-shoes.jpg"
     record = FeedbackStore(tmp_path).keep(photo, classify(photo, model), "Sneaker", model="m")

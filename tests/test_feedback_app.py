@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.app_server import start_app, stop
-from model.feedback import FULL, read_records
+from model.app.feedback import FULL, read_records
 from model.predict import UNSURE, UNSURE_HEADLINE
 from tests.conftest import ROOT
 from tests.hub_server import HubServer
@@ -119,7 +119,7 @@ def test_a_correction_in_the_browser_lands_as_one_record_in_the_folder(browser, 
     assert record.id in thanks
     assert record.chosen == "Sneaker"
     assert shown == (UNSURE_HEADLINE if record.answer == UNSURE else record.answer), "the answer the person saw"
-    assert record.model.endswith("model/pretrained")
+    assert record.model == "pretrained", "the model by its folder's name, never the server's path to it"
     assert hidden_after, "sent once: the control goes until the next answer"
 
 

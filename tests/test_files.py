@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from model.files import atomic_path, check_writable, write_json
+from model.files import atomic_path, write_json
+from model.training.run_folder import check_writable
 
 
 def test_a_failed_write_leaves_the_previous_file_untouched(tmp_path):

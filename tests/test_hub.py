@@ -411,8 +411,8 @@ def test_a_truncated_weights_file_is_refused_with_its_name(trained, hub_server, 
 def test_a_hub_repo_whose_config_lacks_a_value_is_refused_on_pull(trained, hub_server, token, tmp_path):
     push(trained, REPO)
     config = json.loads((trained / "config.json").read_text())
-    del config["input_mean"]
+    del config["normalize"]
     HfApi().upload_file(repo_id=REPO, path_or_fileobj=json.dumps(config).encode(), path_in_repo="config.json")
 
-    with pytest.raises(HubError, match=f"{REPO}: config.json lacks input_mean"):
-        load(REPO, cache_dir=tmp_path)
+    with pytest.raises(HubError, match=f"{REPO}: config.json lacks normalize"):
+        load(REPO)

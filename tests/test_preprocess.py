@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from benchmarks.bad_images import EXPECTED, garment, make_cases
-from model.preprocess import ImageError, open_image, prepare, prepare_image, preprocess, to_inputs
+from model.preprocess import ImageError, open_image, prepare_image, to_inputs
 from model.publishing.examples import shop_photo
 from model.tinyvgg import TinyVGG
 from tests.conftest import ROOT, missing_under_ci
@@ -36,35 +36,35 @@ def png(array: np.ndarray) -> bytes:
 
 
 def test_the_result_is_one_channel_28x28_in_the_unit_interval():
-    x = preprocess(png(garment()))
+    x = to_inputs(prepare_image(png(garment())).pixels[None])
 
-    assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
     assert float(x.min()) == 0.0 and float(x.max()) == 1.0
 
 
 def test_a_dark_garment_on_white_becomes_a_light_garment_on_black():
-    prepared = prepare(png(garment())).numpy()
+    prepared = prepare_image(png(garment())).pixels.numpy()
 
     assert prepared[0, 0] == 0 and prepared[-1, -1] == 0, "background must be black"
     assert prepared[14, 14] == 255, "the garment's body must be bright"
 
 
 def test_light_on_black_and_dark_on_white_give_the_same_input():
-    assert torch.equal(prepare(png(garment())), prepare(png(255 - garment())))
+    assert torch.equal(prepare_image(png(garment())).pixels, prepare_image(png(255 - garment())).pixels)
 
 
 def test_a_small_garment_in_a_corner_is_cropped_and_centred():
     canvas = np.full((600, 900), 255, dtype=np.uint8)
     canvas[20:220, 30:230] = garment()  # 200x200 garment in the top-left corner
 
-    assert torch.equal(prepare(png(canvas)), prepare(png(garment())))
+    assert torch.equal(prepare_image(png(canvas)).pixels, prepare_image(png(garment())).pixels)
 
 
 def test_the_aspect_ratio_is_kept_by_padding_not_stretching():
     tall = np.full((300, 300), 255, dtype=np.uint8)
     tall[0:300, 120:180] = 0  # a 60x300 trouser leg
 
-    prepared = prepare(png(tall)).numpy()
+    prepared = prepare_image(png(tall)).pixels.numpy()
 
     columns = np.flatnonzero(prepared.max(axis=0) > 128)
     assert 4 <= len(columns) <= 8, f"60/300 of 28 pixels is about 6 columns, got {len(columns)}"
@@ -81,7 +81,7 @@ def test_shop_photos_reach_the_model_about_as_crisp_as_fashion_mnists_own_images
         missing_under_ci(f"{DEFAULT_DIR} is missing: the product photos sit beside the checkout (../shared)")
     photos = read_labels(DEFAULT_DIR)
     classes = sorted({fashion_mnist.class_names.index(label) for _, label in photos})
-    ours = roughness(to_inputs(torch.stack([prepare(restored(path)) for path, _ in photos])))
+    ours = roughness(to_inputs(torch.stack([prepare_image(restored(path)).pixels for path, _ in photos])))
     theirs = roughness(
         to_inputs(fashion_mnist.test_images[torch.isin(fashion_mnist.test_labels, torch.tensor(classes))])
     )
@@ -92,7 +92,7 @@ def test_shop_photos_reach_the_model_about_as_crisp_as_fashion_mnists_own_images
 @pytest.mark.parametrize("name", [n for n, outcome in EXPECTED.items() if outcome != "ok"])
 def test_unusable_files_get_a_clear_error(cases, name):
     with pytest.raises(ImageError, match=EXPECTED[name]):
-        prepare(cases[name])
+        prepare_image(cases[name]).pixels
 
 
 @pytest.mark.parametrize(
@@ -107,9 +107,9 @@ def test_unusable_files_get_a_clear_error(cases, name):
     ],
 )
 def test_awkward_but_valid_files_look_like_the_plain_garment(cases, name):
-    plain = prepare(png(garment())).float()
+    plain = prepare_image(png(garment())).pixels.float()
 
-    prepared = prepare(cases[name]).float()
+    prepared = prepare_image(cases[name]).pixels.float()
 
     # JPEG cases carry compression noise; everything else must be exact.
     tolerance = 8.0 if name.endswith(".jpg") else 0.0
@@ -119,11 +119,11 @@ def test_awkward_but_valid_files_look_like_the_plain_garment(cases, name):
 # Run in a fresh process: the peak memory of a whole test session says nothing about one call.
 BOMB_CHECK = """
 import resource, sys
-from model.preprocess import ImageError, prepare
+from model.preprocess import ImageError, prepare_image
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 try:
-    prepare(sys.argv[1])
+    prepare_image(sys.argv[1]).pixels
 except ImageError as err:
     print("refused:", err)
 print("grew_kib:", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -150,7 +150,7 @@ def test_the_decompression_bomb_is_refused_before_decoding(cases):
 def test_real_test_images_through_the_app_pipeline_keep_their_predictions(fashion_mnist, shipped):
     images = fashion_mnist.test_images[:500]
 
-    prepared = torch.stack([prepare(png(image.numpy())) for image in images])
+    prepared = torch.stack([prepare_image(png(image.numpy())).pixels for image in images])
 
     with torch.inference_mode():
         direct = shipped(to_inputs(images)).argmax(1)
@@ -163,7 +163,7 @@ def test_shop_photos_mostly_get_the_prediction_of_their_original(fashion_mnist, 
     images = fashion_mnist.test_images[:400]
     rng = np.random.default_rng(1)
 
-    photos = torch.stack([prepare(shop_photo(image, rng)) for image in images])
+    photos = torch.stack([prepare_image(shop_photo(image, rng)).pixels for image in images])
 
     with torch.inference_mode():
         agreement = (shipped(to_inputs(images)).argmax(1) == shipped(to_inputs(photos)).argmax(1)).float().mean()

@@ -79,8 +79,8 @@ def test_a_photo_is_restored_to_the_catalogue_shape_first(product_folder):
 
 @pytest.mark.slow
 def test_record_stores_the_figures_in_metrics_json_and_the_card_and_results_show_them(product_folder, tmp_path):
-    from model.metrics import read_metrics
     from model.publishing.results import FIGURES, summary
+    from model.training.metrics import read_metrics
 
     folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
     expected = measure(read_labels(product_folder), load(folder))

@@ -20,8 +20,8 @@ import torch
 from PIL import Image, ImageOps
 
 from model.predict import classify
-from model.preprocess import FRAME, SEGMENTED, SMALL, ImageError, prepare, prepare_image, to_inputs
-from model.tinyvgg import TinyVGG
+from model.preprocess import FRAME, SEGMENTED, SMALL, ImageError, prepare_image, to_inputs
+from model.tinyvgg import TinyVGG, current_config
 from tests.conftest import ROOT
 
 PHOTOS = ROOT / "tests" / "photos"
@@ -48,7 +48,7 @@ def ring(image: np.ndarray, width: int = 2) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["dress-on-rug.jpg", "shirt-on-rug.jpg"])
 def test_a_garment_on_a_patterned_rug_is_cut_out_of_it(name):
-    seen = prepare(PHOTOS / name).numpy().astype(float)
+    seen = prepare_image(PHOTOS / name).pixels.numpy().astype(float)
 
     # The rug's pattern reaches every edge of the photo; none of it may reach the model. The garment
     # (a wide one stretched to fill its square) stops at the black margin along the frame.
@@ -66,7 +66,7 @@ def test_garments_on_a_rug_or_a_hanger_get_their_class_without_a_warning(name, e
 
 @pytest.mark.parametrize("name", ["pair-of-shoes.jpg", "pair-of-sandals.jpg", "shoes-from-above.jpg"])
 def test_a_pair_of_shoes_is_one_item_and_footwear(name, shipped):
-    seen = prepare(PHOTOS / name).numpy()
+    seen = prepare_image(PHOTOS / name).pixels.numpy()
     regions = cv2.connectedComponents((seen > 40).astype(np.uint8))[0] - 1  # less the background
 
     predicted, _ = top_class(PHOTOS / name, shipped)
@@ -106,15 +106,18 @@ def test_a_garment_that_fills_the_frame_is_answered_from_the_frame(shipped):
 
 
 def test_segmented_photos_are_calibrated_with_the_photo_temperature_in_config_json(shipped):
-    config = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    written = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    calibration = current_config(written, "model/pretrained")["calibration"]
     answer = classify(PHOTOS / "dress-on-rug.jpg", shipped)
     with torch.inference_mode():
-        raw = shipped(to_inputs(answer.pixels[None]))[0] * config["temperature"]
+        raw = shipped(to_inputs(answer.pixels[None]))[0] * calibration["temperature"]
 
     assert answer.way == SEGMENTED
-    expected = (raw / config["photo_temperature"]).softmax(0)
+    expected = (raw / calibration["photo_temperature"]).softmax(0)
     assert list(answer.probabilities.values()) == pytest.approx(expected.tolist(), abs=1e-6)
-    assert config["photo_temperature"] > config["temperature"], "photos get a lower confidence than Fashion-MNIST"
+    assert calibration["photo_temperature"] > calibration["temperature"], (
+        "photos: a lower confidence than Fashion-MNIST"
+    )
 
 
 def test_a_fashion_mnist_image_keeps_the_fashion_mnist_temperature(shipped):
@@ -150,7 +153,7 @@ def test_a_photo_and_its_4000_pixel_copy_get_the_same_answer(name, shipped):
 
 
 def test_the_hook_of_a_hanger_is_not_taken_for_part_of_the_garment():
-    seen = prepare(PHOTOS / "jacket-on-hanger.jpg").numpy()
+    seen = prepare_image(PHOTOS / "jacket-on-hanger.jpg").pixels.numpy()
 
     # A hook would stick up from the collar as a line one or two pixels wide; the collar is wider.
     top = np.flatnonzero((seen > 40).any(axis=1))[0]
@@ -158,9 +161,9 @@ def test_the_hook_of_a_hanger_is_not_taken_for_part_of_the_garment():
 
 
 def test_the_photo_path_is_deterministic():
-    first = prepare(PHOTOS / "dress-on-rug.jpg")
+    first = prepare_image(PHOTOS / "dress-on-rug.jpg").pixels
 
-    assert torch.equal(first, prepare(PHOTOS / "dress-on-rug.jpg"))
+    assert torch.equal(first, prepare_image(PHOTOS / "dress-on-rug.jpg").pixels)
 
 
 @pytest.fixture

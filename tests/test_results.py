@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from model.metrics import read_metrics
 from model.publishing.results import FIGURES, main, pages, render
+from model.training.metrics import read_metrics
 from tests.conftest import ROOT
 
 SHIPPED = read_metrics(ROOT / "model" / "pretrained")

@@ -18,7 +18,8 @@ from gradio_client import Client, handle_file
 from huggingface_hub import HfApi
 
 from benchmarks.app_server import free_port, start_app, stop
-from model.errors import BundleError, HubError
+from model.errors import HubError
+from model.publishing.bundle import BundleError
 from model.publishing.hub import push as push_model
 from model.publishing.space import build, embed_snippets, push, space_host
 from model.publishing.space import main as space_main

@@ -21,13 +21,14 @@ from PIL import Image
 from benchmarks.bad_images import EXPECTED, garment, make_cases
 from benchmarks.static_page import StaticPage, compare, python_answer
 from model import ImageError, TinyVGG, classify, predict, preprocess
-from model.errors import BundleError
+from model.publishing.bundle import BundleError
 from model.publishing.export import main as export_main
 from model.publishing.hub import main as hub_main
 from model.publishing.hub import push as hub_push
 from model.publishing.space import main as space_main
 from model.publishing.space import push
 from model.publishing.static_space import build_static, bundle_bytes, check_onnx, model_spec
+from model.tinyvgg import current_config
 from tests.conftest import ROOT, missing_under_ci, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,9 @@ def test_the_bundle_is_a_static_space_with_its_libraries_pinned_and_their_licenc
     vendored = bundle / "vendor" / "opencv-js" / "opencv.js"
     assert vendored.read_bytes() == (ROOT / "node_modules/@techstark/opencv-js/dist/opencv.js").read_bytes()
     spec = json.loads((bundle / "model.json").read_text())
-    assert spec["config"] == json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    written = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    assert spec["config"] == current_config(written, "model/pretrained")
+    assert spec["calibration"] == TinyVGG.from_pretrained(ROOT / "model" / "pretrained").calibration.to_config()
     assert (bundle / "model.onnx").read_bytes() == (ROOT / "model" / "pretrained" / "model.onnx").read_bytes()
     assert 0 < bundle_bytes(bundle) < 40 * 2**20
 
@@ -216,8 +219,9 @@ def test_pushing_a_gradio_bundle_as_static_is_refused_with_the_build_command(tmp
 def test_a_hub_model_whose_onnx_was_exported_from_another_calibration_is_refused(hub_server, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", hub_server.token)
     folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"ood_threshold": config["ood_threshold"] + 1}))
+    config = current_config(json.loads((folder / "config.json").read_text()), str(folder))
+    moved = config["calibration"] | {"ood_threshold": config["calibration"]["ood_threshold"] + 1}
+    (folder / "config.json").write_text(json.dumps(config | {"calibration": moved}))
     hub_push(folder, "alice/recalibrated", wheel=False)
 
     with pytest.raises(BundleError, match="exported from another config.json"):
@@ -225,15 +229,16 @@ def test_a_hub_model_whose_onnx_was_exported_from_another_calibration_is_refused
     assert not (tmp_path / "space").exists()
 
 
-def test_a_config_json_from_before_an_optional_key_matches_the_onnx_that_writes_the_keys_default():
+def test_a_config_json_of_any_version_matches_the_onnx_exported_with_the_same_values():
     onnx = ROOT / "model" / "pretrained" / "model.onnx"
-    config = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
-    without = {key: value for key, value in config.items() if key != "mirror_average"}
+    written = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    current = current_config(written, "model/pretrained")
 
-    for written in (without, without | {"mirror_average": False}):
-        check_onnx(onnx, written, "model/pretrained")  # the export's config, as the folder means it
+    for config in (written, current):
+        check_onnx(onnx, config, "model/pretrained")  # the export's config, as the folder means it
+    recalibrated = current | {"calibration": current["calibration"] | {"temperature": 2.0}}
     with pytest.raises(BundleError, match="exported from another config.json"):
-        check_onnx(onnx, without | {"mirror_average": True}, "model/pretrained")
+        check_onnx(onnx, recalibrated, "model/pretrained")
 
 
 def test_a_bundle_for_a_hub_model_carries_that_repos_onnx_and_config_at_its_commit(hub_server, monkeypatch, tmp_path):
@@ -325,7 +330,8 @@ def test_every_format_python_names_is_one_it_reads(shipped, tmp_path):
 
 def spec() -> dict:
     """model.json as the page reads it."""
-    return json.loads(json.dumps(model_spec(json.loads((ROOT / "model" / "pretrained" / "config.json").read_text()))))
+    written = json.loads((ROOT / "model" / "pretrained" / "config.json").read_text())
+    return json.loads(json.dumps(model_spec(current_config(written, "model/pretrained"))))
 
 
 def js_code(path: Path) -> str:
@@ -358,6 +364,7 @@ def test_every_name_tinyvgg_js_reads_is_written_into_model_json():
     assert set(re.findall(r"\bp\.([A-Z][A-Z_]*)", code)) <= set(written["preprocess"])
     assert set(re.findall(r"\bspec\.([a-z_]+)", code)) <= set(written)
     assert set(re.findall(r"\bconfig\.([a-z_]+)", code)) <= set(written["config"])
+    assert set(re.findall(r"\bcalibration\.([a-z_]+)", code)) <= set(written["calibration"])
 
 
 def test_tinyvgg_js_holds_no_hand_copied_number_of_the_python_path():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from model.calibration import ood_score, photo_logits
+from model.calibration import photo_logits
 from model.classes import CLASS_NAMES
 from model.errors import ConfigError, ModelFolderError
-from model.preprocess import to_inputs
-from model.tinyvgg import TinyVGG
-from tests.conftest import ROOT, with_mirror_average
+from model.tinyvgg import CONFIG_KEYS, TinyVGG, current_config
+from tests.conftest import ROOT
 
 
 class NotebookTinyVGG(nn.Module):
@@ -61,7 +59,7 @@ def test_default_tinyvgg_computes_exactly_what_the_notebook_model_computes():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(), dict(hidden_units=[32, 64], batch_norm=True, dropout=0.2, input_mean=0.286, input_std=0.353)],
+    [dict(), dict(hidden_units=[32, 64], batch_norm=True, dropout=0.2, normalize=[0.286, 0.353])],
 )
 def test_forward_maps_a_batch_to_one_logit_per_class(kwargs):
     model = TinyVGG(**kwargs).eval()
@@ -79,7 +77,9 @@ def test_the_largest_shipped_architecture_stays_under_100k_parameters():
         (dict(hidden_units=[8, 8, 8]), "hidden_units"),
         (dict(hidden_units=0), "hidden_units"),
         (dict(num_classes=3), "class_names"),
-        (dict(input_std=0.0), "input_std"),
+        (dict(normalize=[0.3, 0.0]), "normalize"),
+        (dict(calibration={"temperature": 0.0}), "temperatures must be positive"),
+        (dict(calibration={"temprature": 1.0}), "calibration takes temperature"),
     ],
 )
 def test_invalid_arguments_are_refused_with_the_argument_named(kwargs, message):
@@ -99,7 +99,7 @@ def test_config_json_carries_the_class_names_and_every_init_argument(tmp_path):
 
 def test_save_and_load_round_trip_gives_identical_logits(tmp_path):
     torch.manual_seed(1)
-    model = TinyVGG(hidden_units=[8, 16], batch_norm=True, input_mean=0.3, input_std=0.4)
+    model = TinyVGG(hidden_units=[8, 16], batch_norm=True, normalize=[0.3, 0.4], calibration={"temperature": 1.5})
     # Make the BatchNorm statistics non-trivial, then save in eval mode.
     model.train()(torch.rand(16, 1, 28, 28))
     model.eval().save_pretrained(tmp_path)
@@ -153,72 +153,74 @@ def test_the_package_exports_the_model_and_its_prediction_path_without_hiding_it
 
     assert model.TinyVGG is Direct and model.classify is model.predict.classify
     assert set(model.__all__) == {"TinyVGG", "classify", "Answer", "ImageError"}
-    assert callable(model.preprocess.preprocess), "model.preprocess stays the module"
+    assert callable(model.preprocess.prepare_image), "model.preprocess stays the module"
+
+
+@pytest.mark.parametrize("key", CONFIG_KEYS)
+def test_a_config_without_an_argument_is_refused_naming_it(tmp_path, key):
+    TinyVGG(hidden_units=4, calibration={"temperature": 1.2}).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config[key]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    with pytest.raises(ConfigError, match=f"config.json lacks {key}: "):
+        TinyVGG.from_pretrained(tmp_path)
+
+
+# config.json as the shipped model had it until `normalize` and `calibration` took in its loose values.
+OLDER_CONFIG = json.loads((ROOT / "tests" / "data" / "config-before-calibration-argument.json").read_text())
+
+
+def older_folder(folder: Path, config: dict) -> tuple[Path, TinyVGG]:
+    """A folder with `config` (the older format) and weights of its architecture; the same model as this version
+    builds it."""
+    current = current_config(config, str(folder))
+    torch.manual_seed(0)
+    model = TinyVGG(**current).eval()
+    model.save_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, model
+
+
+def test_a_config_from_before_normalize_and_calibration_loads_and_answers_as_it_did(tmp_path):
+    folder, expected = older_folder(tmp_path, OLDER_CONFIG)
+
+    model = TinyVGG.from_pretrained(folder)
+
+    assert model.calibration.temperature == OLDER_CONFIG["temperature"]
+    assert model.calibration.ood_threshold == OLDER_CONFIG["ood_threshold"]
+    assert model.calibration.photo_temperature == OLDER_CONFIG["photo_temperature"]
+    assert (model.mean, model.std) == (OLDER_CONFIG["input_mean"], OLDER_CONFIG["input_std"])
+    x = torch.rand(4, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.equal(model(x), expected(x))
 
 
 @pytest.mark.parametrize("key", ["input_mean", "input_std", "temperature", "ood_threshold", "max_roughness"])
-def test_a_config_without_a_value_that_changes_the_output_is_refused(tmp_path, key):
-    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
-    config = json.loads((folder / "config.json").read_text())
-    del config[key]
-    (folder / "config.json").write_text(json.dumps(config))
+def test_an_older_config_without_a_value_that_changes_the_output_is_refused(tmp_path, key):
+    folder, _ = older_folder(tmp_path, OLDER_CONFIG)
+    (folder / "config.json").write_text(json.dumps({k: v for k, v in OLDER_CONFIG.items() if k != key}))
 
     with pytest.raises(ConfigError, match=f"config.json lacks {key}: "):
         TinyVGG.from_pretrained(folder)
 
 
-def test_a_config_from_before_the_photo_calibration_loads_without_it(tmp_path):
-    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
-    config = json.loads((folder / "config.json").read_text())
-    del config["photo_temperature"], config["frame_threshold"]
-    (folder / "config.json").write_text(json.dumps(config))
+def test_an_older_config_from_before_the_photo_calibration_loads_without_it(tmp_path):
+    before_photos = {k: v for k, v in OLDER_CONFIG.items() if k not in ("photo_temperature", "frame_threshold")}
+    folder, _ = older_folder(tmp_path, before_photos)
 
     model = TinyVGG.from_pretrained(folder)
 
-    assert model.photo_temperature is None and model.frame_threshold is None
+    assert model.calibration.photo_temperature is None and model.calibration.frame_threshold is None
     logits = torch.randn(2, 10)
-    assert torch.equal(photo_logits(model, logits), logits), "photos then get the Fashion-MNIST temperature"
+    assert torch.equal(photo_logits(model.calibration, logits), logits), "photos get the Fashion-MNIST temperature"
 
 
-def test_the_ood_score_from_given_logits_equals_the_one_it_computes():
-    model = TinyVGG.from_pretrained(ROOT / "model" / "pretrained")
-    x = torch.rand(4, 1, 28, 28)
+def test_a_config_that_asks_for_the_mirror_average_is_refused_saying_it_is_gone(tmp_path):
+    folder, _ = older_folder(tmp_path, OLDER_CONFIG)
+    (folder / "config.json").write_text(json.dumps({**OLDER_CONFIG, "mirror_average": True}))
 
-    with torch.inference_mode():
-        assert torch.equal(ood_score(model, x, model(x)), ood_score(model, x))
-
-
-def test_a_mirror_averaged_model_answers_an_image_and_its_mirror_image_alike(fashion_mnist):
-    model = with_mirror_average(TinyVGG.from_pretrained(ROOT / "model" / "pretrained"), True)
-    x = to_inputs(fashion_mnist.test_images[:64])
-
-    with torch.inference_mode():
-        logits, mirrored = model(x), model(x.flip(-1))
-        views = (model.one_view(x) + model.one_view(x.flip(-1))) / 2
-
-    assert torch.equal(logits, mirrored)
-    torch.testing.assert_close(logits, views, rtol=0, atol=1e-5)
-    assert not torch.allclose(logits, model.one_view(x), atol=1e-3), "the mirror image changes the answer"
-
-
-def test_a_mirror_averaged_model_trains_on_one_view_at_a_time(fashion_mnist):
-    model = with_mirror_average(TinyVGG.from_pretrained(ROOT / "model" / "pretrained"), True)
-    x = to_inputs(fashion_mnist.test_images[:64])
-
-    model.train()
-    with torch.no_grad():
-        assert torch.equal(model(x), model.one_view(x))
-
-
-def test_a_config_from_before_the_mirror_average_loads_as_one_view(tmp_path):
-    folder = Path(shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "model"))
-    config = json.loads((folder / "config.json").read_text())
-    config.pop("mirror_average", None)
-    (folder / "config.json").write_text(json.dumps(config))
-
-    model = TinyVGG.from_pretrained(folder)
-
-    assert model.mirror_average is False
-    x = torch.rand(4, 1, 28, 28)
-    with torch.inference_mode():
-        assert torch.equal(model(x), model.one_view(x))
+    with pytest.raises(ConfigError, match="mirror_average.*no longer has"):
+        TinyVGG.from_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps({**OLDER_CONFIG, "mirror_average": False}))
+    assert TinyVGG.from_pretrained(folder).calibration.temperature == OLDER_CONFIG["temperature"]

@@ -38,8 +38,7 @@ SMALL = ["--hidden-units", "8,8", "--limit-train", "4000", "--val-size", "500", 
 def short_run_and_log(tmp_path_factory, fashion_mnist) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("short-run")
     with contextlib.redirect_stdout(io.StringIO()) as log:
-        # --mirror-average, off in every preset, changes no weight: its run is checked here at no extra cost.
-        args = [*SMALL, "--epochs", "2", "--mirror-average", "--no-progress", "--output-dir", str(out)]
+        args = [*SMALL, "--epochs", "2", "--no-progress", "--output-dir", str(out)]
         assert train.main(args) == 0
     return out, log.getvalue()
 
@@ -93,7 +92,6 @@ def test_training_args_record_the_preset_values_and_the_overrides(short_run):
 
     assert args["preset"] == "default" and args["epochs"] == 2
     assert args["hidden_units"] == [8, 8] and args["batch_norm"] is True and args["augment"] == "photo"
-    assert args["mirror_average"] is True
 
 
 @pytest.mark.slow
@@ -140,7 +138,6 @@ def test_the_written_model_loads_and_reproduces_the_reported_accuracy(short_run,
     scored = evaluate(model, fashion_mnist.test_images[:500], fashion_mnist.test_labels[:500])
 
     metrics = json.loads((short_run / "metrics.json").read_text())
-    assert model.mirror_average, "--mirror-average: the model answers from the image and its mirror image"
     assert scored.accuracy == pytest.approx(metrics["test_accuracy"])
     assert model.num_parameters == metrics["num_parameters"]
 
@@ -234,7 +231,7 @@ def test_the_notebook_preset_builds_the_notebook_model():
     model = build_model(config, ("a",) * 10)
 
     assert model.num_parameters == 7740
-    assert (model.input_mean, model.input_std) == (0.0, 1.0)
+    assert model.config["normalize"] is None and (model.mean, model.std) == (0.0, 1.0)
 
 
 def test_an_unwritable_output_folder_fails_before_loading_any_data(tmp_path, capsys):
@@ -268,20 +265,8 @@ def _run(args: list[str]) -> subprocess.Popen:
     )
 
 
-# With a moving average of the weights, which the checkpoint must carry too, and sandals drawn with their
-# straps from above, whose draws the generator state must carry.
-RESUME_RUN = [
-    *SMALL,
-    "--epochs",
-    "3",
-    "--no-progress",
-    "--seed",
-    "7",
-    "--ema-decay",
-    "0.99",
-    "--sandal-straps",
-    "0.5",
-]
+# With sandals drawn with their straps from above, whose draws the generator state must carry.
+RESUME_RUN = [*SMALL, "--epochs", "3", "--no-progress", "--seed", "7", "--sandal-straps", "0.5"]
 
 
 @pytest.fixture(scope="module")

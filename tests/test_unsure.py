@@ -13,10 +13,9 @@ from gradio_client import Client, handle_file
 
 import app
 from benchmarks.app_server import start_app, stop
-from model.calibration import recalibrated
 from model.loading import load
 from model.predict import UNLIKE_TRAINING, UNSURE, UNSURE_BELOW, UNSURE_HEADLINE, classify
-from model.training.calibrate import ood_sets
+from model.training.calibrate import ood_sets, recalibrated
 from tests.conftest import ROOT
 
 PHOTO = ROOT / "examples" / "phone-dress.jpg"

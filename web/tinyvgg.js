@@ -98,14 +98,15 @@ class TinyVGG {
     }
     const { logits, photoLogits } = await this.run(prepared.pixels);
     const score = this.oodScore(logits, prepared.pixels);
-    const config = this.spec.config;
-    if (prepared.way === this.p.FRAME && config.frame_threshold !== null && score < config.frame_threshold) {
+    const calibration = this.spec.calibration;
+    if (prepared.way === this.p.FRAME && calibration.frame_threshold !== null && score < calibration.frame_threshold) {
       throw new ImageError(this.p.NO_GARMENT);
     }
     const shown = this.p.PHOTO_WAYS.includes(prepared.way) ? photoLogits : logits;
     const probabilities = softmax(shown);
     const byName = Object.fromEntries(this.classNames.map((name, i) => [name, probabilities[i]]));
-    const warning = config.ood_threshold !== null && score < config.ood_threshold ? this.spec.unlike_training : "";
+    const warning =
+      calibration.ood_threshold !== null && score < calibration.ood_threshold ? this.spec.unlike_training : "";
     const topClasses = Object.entries(byName)
       .sort((a, b) => b[1] - a[1])
       .slice(0, this.spec.top_classes)
@@ -145,7 +146,7 @@ class TinyVGG {
   oodScore(logits, pixels) {
     const m = Math.max(...logits);
     let score = m + Math.log(logits.reduce((s, v) => s + Math.exp(v - m), 0));
-    const maxRoughness = this.spec.config.max_roughness;
+    const maxRoughness = this.spec.calibration.max_roughness;
     if (maxRoughness !== null) {
       const n = this.p.SIZE;
       let across = 0;

@@ -18,10 +18,15 @@ from pathlib import Path
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData
 
 from model import artifacts
-from model.errors import BundleError, HubError
+from model.errors import HubError
 from model.hub_errors import describe_error
 from model.loading import Source, parse_source
 from model.publishing.card import DATASET
+
+
+class BundleError(RuntimeError):
+    """A Space bundle or the package's wheel cannot be made from what is here: a folder is taken, a file missing."""
+
 
 TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "mcp-server"]
 STATIC_TAGS = ["image-classification", "fashion-mnist", "tinyvgg", "onnx", "onnxruntime-web"]

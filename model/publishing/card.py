@@ -10,9 +10,10 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_url
 
 from model import artifacts
 from model.files import write_text
-from model.metrics import Candidate, Metrics, read_metrics, write_metrics
 from model.tinyvgg import TinyVGG
+from model.training import run_folder
 from model.training.config import RECIPE_FIELDS
+from model.training.metrics import Candidate, Metrics, read_metrics, write_metrics
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 # The training options the card lists: the preset and every field that shapes the result.
@@ -23,12 +24,8 @@ DISTRIBUTION = "tinyvgg-fashion-mnist"
 
 
 def build_card(
-    config: dict[str, Any],
+    model: TinyVGG,
     *,
-    num_parameters: int,
-    architecture: str,
-    card_data: ModelCardData | None = None,
-    paper_url: str | None = None,
     metrics: Metrics | None = None,
     training_args: dict | None = None,
     files: dict[str, Path] | None = None,
@@ -37,19 +34,13 @@ def build_card(
     repo_id: str | None = None,
     folder: str | None = None,
 ) -> ModelCard:
-    """Render the card from what is known of a model; reads no file but the template.
+    """Render the card of `model` from what is known of its run (`read_run`); reads no file but the template.
 
     Args:
-        config: The model's `config.json` values.
-        num_parameters: Its parameter count.
-        architecture: Its layers in a few words.
-        card_data: The metadata the model class declares to the mixin (license, tags, library);
-            default: TinyVGG's.
-        paper_url: The paper the model class names; default: TinyVGG's.
         metrics: The run's `metrics.json`, when the model was trained by train.py.
         training_args: The run's `training_args.json`.
         files: Path in the repo -> file, for the run's files that travel with the card
-            (`model.artifacts.run_files`): the card shows the figures and the ONNX use among them.
+            (`model.training.run_folder.run_files`): the card shows the figures and the ONNX use among them.
         wheel: The file name of the package's wheel that the repo carries under code/, if it does.
         revision: The branch the repo is pushed to (default: main), for the wheel's URL.
         repo_id: The Hub repo the card will live in: its name and where the snippets load from.
@@ -58,73 +49,90 @@ def build_card(
     name = repo_id.split("/")[-1] if repo_id else "TinyVGG on Fashion-MNIST"
     files = files or {}
     declared = TinyVGG._hub_mixin_info
-    card_data, paper_url = card_data or declared.model_card_data, paper_url or declared.paper_url
-    data = ModelCardData(
-        **card_data.to_dict(),
-        model_name=name,
-        datasets=[DATASET],
-        metrics=["accuracy"],
-        eval_results=[
-            EvalResult(
-                task_type="image-classification",
-                task_name="Image Classification",
-                dataset_type=DATASET,
-                dataset_name="Fashion-MNIST",
-                dataset_split="test",
-                metric_type="accuracy",
-                metric_name="Test accuracy",
-                metric_value=round(metrics["test_accuracy"], 4),
-            )
-        ]
-        if metrics
-        else None,
-    )
-    args = training_args or {}
     values = dict(
         metrics=metrics,
         model_name=name,
         location=repo_id or folder or "path/to/folder",
         on_hub=repo_id is not None,
-        architecture=architecture,
-        num_parameters=num_parameters,
+        architecture=architecture(model),
+        num_parameters=model.num_parameters,
         figures={name for name in artifacts.FIGURES if name in files},
         onnx=artifacts.ONNX in files,
-        paper=paper_url,
-        config=config,
+        paper=declared.paper_url,
+        config=model.config,
         distribution=DISTRIBUTION,
         wheel_url=hf_hub_url(repo_id, f"{artifacts.CODE}/{wheel}", revision=revision) if repo_id and wheel else None,
     )
     if metrics:
-        values |= dict(
-            test_accuracy=metrics["test_accuracy"],
-            test_loss=metrics["test_loss"],
-            per_class=metrics["per_class"],
-            calibration=metrics.get("calibration"),
-            photo_calibration=metrics.get("photo_calibration"),
-            ood=metrics.get("ood"),
-            real_photos=metrics.get("real_photos"),
-            product_photos=metrics.get("product_photos"),
-            candidates=metrics.get("candidates"),
-            leans=[leans(run, metrics["candidates"]["this"]) for run in metrics["candidates"]["runs"]]
-            if "candidates" in metrics
-            else [],
-            command=metrics["command"],
-            hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
-            train_seconds=metrics["train_seconds"],
-            train_images_per_second=metrics["train_images_per_second"],
-            epochs=len(metrics["history"]),
-            device=metrics["environment"]["device"]
-            + (f" ({cpu})" if (cpu := metrics["environment"].get("cpu")) else ""),
-            # What --precision resolved to; older runs did not record it.
-            precision_used=metrics["environment"].get("precision"),
-            train_count=metrics["data"]["train_images"],
-            val_count=metrics["data"]["val_images"],
-            test_count=metrics["data"]["test_images"],
-            data_source=metrics["data"]["source"],
-            data_sha256=metrics["data"]["sha256"],
-            versions={k: v for k, v in metrics["environment"].items() if k not in ("device", "precision", "cpu")},
+        values |= run_values(metrics, training_args or {})
+    return ModelCard.from_template(card_data(name, metrics), template_path=str(TEMPLATE), **values)
+
+
+def architecture(model: TinyVGG) -> str:
+    """The layers in a few words."""
+    config = model.config
+    return (
+        f"2 conv blocks of {model.widths[0]} and {model.widths[1]} channels"
+        + (", batch norm" if config["batch_norm"] else "")
+        + (f", dropout {config['dropout']}" if config["dropout"] else "")
+    )
+
+
+def card_data(name: str, metrics: Metrics | None) -> ModelCardData:
+    """The card's metadata: what TinyVGG declares to the mixin (license, tags, library), the dataset and the
+    measured accuracy."""
+    result = None
+    if metrics:
+        result = EvalResult(
+            task_type="image-classification",
+            task_name="Image Classification",
+            dataset_type=DATASET,
+            dataset_name="Fashion-MNIST",
+            dataset_split="test",
+            metric_type="accuracy",
+            metric_name="Test accuracy",
+            metric_value=round(metrics["test_accuracy"], 4),
         )
-    return ModelCard.from_template(data, template_path=str(TEMPLATE), **values)
+    declared = TinyVGG._hub_mixin_info.model_card_data
+    return ModelCardData(
+        **declared.to_dict(),
+        model_name=name,
+        datasets=[DATASET],
+        metrics=["accuracy"],
+        eval_results=[result] if result else None,
+    )
+
+
+def run_values(metrics: Metrics, args: dict[str, Any]) -> dict[str, Any]:
+    """What the template shows of a trained run, from its metrics.json and training_args.json."""
+    environment, data = metrics["environment"], metrics["data"]
+    candidates = metrics.get("candidates")
+    return dict(
+        test_accuracy=metrics["test_accuracy"],
+        test_loss=metrics["test_loss"],
+        per_class=metrics["per_class"],
+        calibration=metrics.get("calibration"),
+        photo_calibration=metrics.get("photo_calibration"),
+        ood=metrics.get("ood"),
+        real_photos=metrics.get("real_photos"),
+        product_photos=metrics.get("product_photos"),
+        candidates=candidates,
+        leans=[leans(run, candidates["this"]) for run in candidates["runs"]] if candidates else [],
+        command=metrics["command"],
+        hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},
+        train_seconds=metrics["train_seconds"],
+        train_images_per_second=metrics["train_images_per_second"],
+        epochs=len(metrics["history"]),
+        device=environment["device"] + (f" ({cpu})" if (cpu := environment.get("cpu")) else ""),
+        # What --precision resolved to; older runs did not record it.
+        precision_used=environment.get("precision"),
+        train_count=data["train_images"],
+        val_count=data["val_images"],
+        test_count=data["test_images"],
+        data_source=data["source"],
+        data_sha256=data["sha256"],
+        versions={k: v for k, v in environment.items() if k not in ("device", "precision", "cpu")},
+    )
 
 
 # The axes a candidate is weighed on (`benchmarks/candidates.py`): their names in the card, and the
@@ -152,7 +160,7 @@ def leans(run: Candidate, this: Candidate) -> str:
 def read_run(folder: str | Path) -> dict[str, Any]:
     """What a folder written by train.py tells its card: metrics, training options and the files that travel with it.
 
-    `model_card` renders the card from it; `card_kwargs` gives what `save_pretrained` and
+    `build_card` renders the card from it; `card_kwargs` gives what `save_pretrained` and
     `push_to_hub` need to publish the run as `python -m model.publishing.hub push` does.
     """
     folder = Path(folder)
@@ -160,14 +168,7 @@ def read_run(folder: str | Path) -> dict[str, Any]:
     return dict(
         metrics=read_metrics(folder) if (folder / artifacts.METRICS).is_file() else None,
         training_args=json.loads(training_args.read_text()) if training_args.is_file() else None,
-        files=artifacts.run_files(folder),
-    )
-
-
-def model_card(model: TinyVGG, run: dict[str, Any], **kwargs: Any) -> ModelCard:
-    """`build_card` for `model` and a run (`read_run`); `kwargs` are build_card's (repo_id, folder, wheel, ...)."""
-    return build_card(
-        model.config, num_parameters=model.num_parameters, architecture=model.architecture, **run, **kwargs
+        files=run_folder.run_files(folder),
     )
 
 
@@ -179,13 +180,13 @@ def render_card(
     `location` is where the card's snippets load from when it is not `folder` itself (train.py
     writes the card in a scratch folder, then moves it).
     """
-    return model_card(model, read_run(folder), repo_id=repo_id, folder=Path(location or folder).as_posix())
+    return build_card(model, **read_run(folder), repo_id=repo_id, folder=Path(location or folder).as_posix())
 
 
 def card_kwargs(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -> dict[str, Any]:
     """`model_card_kwargs` that make `model.save_pretrained` or `model.push_to_hub(repo_id)` publish the run in
     `folder`: its card and its files (metrics, figures, ONNX weights, TensorBoard logs)."""
-    return {"card": render_card(folder, model, repo_id), "files": artifacts.run_files(folder)}
+    return {"card": render_card(folder, model, repo_id), "files": run_folder.run_files(folder)}
 
 
 def write_card(folder: str | Path, model: TinyVGG, repo_id: str | None = None) -> Path:

@@ -4,8 +4,7 @@
 
 Writes FOLDER/model.onnx: input "pixels", float32 (N, 1, 28, 28) in [0, 1]; outputs "logits" and
 "photo_logits", float32 (N, 10). The input normalisation and the calibration temperatures are inside
-the graph, as they are inside `TinyVGG.forward` and `model.calibration.photo_logits` (so is the mean over
-the image and its mirror image, for a model with `mirror_average`), and the class names travel in the
+the graph, as they are inside `TinyVGG.forward` and `model.calibration.photo_logits`, and the class names travel in the
 model's metadata_props.
 The file replaces an old one only when ONNX Runtime agrees with PyTorch on the 10,000 test images.
 """
@@ -27,11 +26,11 @@ from model.calibration import photo_logits
 from model.errors import ModelFolderError
 from model.files import atomic_path
 from model.loading import load_folder
-from model.metrics import MetricsError
 from model.preprocess import to_inputs
 from model.publishing.card import write_card
 from model.tinyvgg import TinyVGG
 from model.training.data import DataError, load_fashion_mnist
+from model.training.metrics import MetricsError
 
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
@@ -82,7 +81,7 @@ class _BothLogits(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(x)
-        return logits, photo_logits(self.model, logits)
+        return logits, photo_logits(self.model.calibration, logits)
 
 
 def export(model: TinyVGG, path: str | Path, opset: int = MIN_OPSET) -> Path:
@@ -139,7 +138,7 @@ def check(onnx_path: str | Path, model: TinyVGG, inputs: torch.Tensor, batch_siz
     with torch.inference_mode():
         for batch in inputs.split(batch_size):
             logits = model(batch)
-            expected = (logits.numpy(), photo_logits(model, logits).numpy())
+            expected = (logits.numpy(), photo_logits(model.calibration, logits).numpy())
             got = session.run([OUTPUT_NAME, PHOTO_OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
             same += int((got[0].argmax(1) == expected[0].argmax(1)).sum())
             max_diff = max(max_diff, *(float(np.abs(g - e).max()) for g, e in zip(got, expected)))

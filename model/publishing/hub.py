@@ -4,7 +4,7 @@
     python -m model.publishing.hub pull REPO_ID[@REVISION] [--revision REVISION]
 
 A push publishes what `TinyVGG.push_to_hub` does (weights, config.json, the card and the run's files,
-model.artifacts.run_files) and, from a checkout, the package's wheel under code/, so that the card's
+model.training.run_folder.run_files) and, from a checkout, the package's wheel under code/, so that the card's
 install line gives anyone the code that loads and uses the model. The token comes from $HF_TOKEN or the
 stored login (`hf auth login`); it is never printed.
 """
@@ -26,11 +26,13 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from model import artifacts
-from model.errors import BundleError, HubError, ModelFolderError
+from model.errors import HubError, ModelFolderError
 from model.hub_errors import describe_error
 from model.loading import load, load_folder
-from model.metrics import MetricsError
-from model.publishing.card import model_card, read_run
+from model.publishing.bundle import BundleError
+from model.publishing.card import build_card, read_run
+from model.training import run_folder
+from model.training.metrics import MetricsError
 
 # What the wheel is built from: the package and what pyproject.toml names beside it.
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "model")
@@ -84,7 +86,7 @@ def stale_on_hub(published: list[str], pushed: set[str]) -> list[str]:
     A recalibrated folder has no model.onnx until it is exported again; left on the Hub, the old one
     would hold the old temperatures beside the new config.json.
     """
-    patterns = (*artifacts.RUN_FILES, f"{artifacts.CODE}/*.whl")
+    patterns = (*run_folder.RUN_FILES, f"{artifacts.CODE}/*.whl")
     return sorted(name for name in published if name not in pushed and any(fnmatch.fnmatch(name, p) for p in patterns))
 
 
@@ -118,8 +120,8 @@ def push(
     built = _wheel_for_this_process() if wheel else None
     if built:
         files[f"{artifacts.CODE}/{built.name}"] = built
-    card = model_card(
-        model, run, repo_id=repo_id, folder=folder.as_posix(), wheel=built and built.name, revision=revision
+    card = build_card(
+        model, **run, repo_id=repo_id, folder=folder.as_posix(), wheel=built and built.name, revision=revision
     )
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
     operations.append(CommitOperationAdd(path_in_repo=artifacts.CARD, path_or_fileobj=str(card).encode()))

@@ -20,11 +20,12 @@ from pathlib import Path
 from model import artifacts
 from model.errors import ModelFolderError
 from model.loading import load_folder
-from model.metrics import MetricsError, read_metrics, write_metrics
 from model.publishing.card import card_kwargs
+from model.training import run_folder
 from model.training.calibrate import calibrate, calibrate_photos, plot_photo_reliability, plot_reliability
 from model.training.config import BEFORE_THE_OPTION, PHOTO_LIKE_SHARES
 from model.training.data import DataError, load_fashion_mnist, split
+from model.training.metrics import MetricsError, read_metrics, write_metrics
 from model.training.photoset import read_photo_set
 
 
@@ -58,7 +59,7 @@ def calibrate_folder(folder: str | Path, data_dir: str | None = None) -> dict:
     write_metrics(folder, metrics)
     plot_reliability(probabilities, test[1], folder / artifacts.RELIABILITY)
     # The photo calibration's diagram and the ONNX graph hold the old temperature: redo them to have them.
-    artifacts.remove_stale(folder, artifacts.STALE_AFTER_TRAINING)
+    run_folder.remove_stale(folder, run_folder.STALE_AFTER_TRAINING)
     # Weights, config.json and the card, which now reports all this.
     calibrated.save_pretrained(folder, model_card_kwargs=card_kwargs(folder, calibrated))
     return found
@@ -75,7 +76,7 @@ def calibrate_photos_folder(folder: str | Path, photos: list[str | Path]) -> dic
     write_metrics(folder, read_metrics(folder) | {"photo_calibration": found})
     plot_photo_reliability(probabilities, folder / artifacts.RELIABILITY_PHOTOS)
     # model.onnx carries the photo temperature in its photo_logits output: export it again.
-    artifacts.remove_stale(folder, artifacts.STALE_AFTER_CALIBRATION)
+    run_folder.remove_stale(folder, run_folder.STALE_AFTER_CALIBRATION)
     calibrated.save_pretrained(folder, model_card_kwargs=card_kwargs(folder, calibrated))
     return found
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model import artifacts
-from model.metrics import Metrics, MetricsError, read_metrics
+from model.training.metrics import Metrics, MetricsError, read_metrics
 
 PAGES = ("README.md", "docs/*.md")
 BLOCK = re.compile(r"(<!-- results:start -->\n)(.*?)(<!-- results:end -->)", re.S)

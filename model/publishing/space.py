@@ -7,7 +7,7 @@
 
 Without --model the bundle carries the shipped weights; with it, the Space downloads that
 model repo (preloaded when the Space is built). With --feedback-repo, the app lets people say that
-an answer was wrong and keeps their feedback in that private Hub dataset (model.feedback). With
+an answer was wrong and keeps their feedback in that private Hub dataset (model.app.feedback). With
 --static the bundle is a page that runs the model in the browser, with no server
 (model.publishing.static_space), and keeps no feedback. The token rules and error messages are
 those of `python -m model.publishing.hub` (model.hub_errors).
@@ -27,13 +27,19 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import validate_repo_id
 
 from model import artifacts
-from model.errors import BundleError, HubError, ModelFolderError
+from model.errors import ConfigError, HubError, ModelFolderError
 from model.hub_errors import describe_error
 from model.loading import load_folder
-from model.publishing.bundle import bundle_folder, hub_commit, hub_source, space_card
+from model.publishing.bundle import BundleError, bundle_folder, hub_commit, hub_source, space_card
 
-# What the app needs of the package: the library layer, its top-level modules (no training or publishing code).
-SPACE_MODULES = tuple(sorted(path.name for path in artifacts.PACKAGE.glob("*.py")))
+# What the app needs of the package: the library's modules and the app layer's (no training or publishing code).
+SPACE_MODULES = tuple(
+    sorted(
+        path.relative_to(artifacts.PACKAGE).as_posix()
+        for pattern in ("*.py", "app/*.py")
+        for path in artifacts.PACKAGE.glob(pattern)
+    )
+)
 # Where the app's requirements come from: pyproject.toml's dependencies and [app] extra, pinned by
 # constraints.txt (the versions the tests run with).
 PYPROJECT = artifacts.CHECKOUT / "pyproject.toml"
@@ -112,8 +118,8 @@ def build(
         commit = hub_commit(source) if source else None
         if source is None:
             load_folder(artifacts.PRETRAINED)
-        (out / "model").mkdir(parents=True, exist_ok=True)
         for name in SPACE_MODULES:
+            (out / "model" / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(artifacts.PACKAGE / name, out / "model" / name)
         if source is None:
             (out / "model" / "pretrained").mkdir()
@@ -174,6 +180,49 @@ def embed_snippets(host: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "requirements":
+            print(requirements(), end="")
+        elif args.command == "build":
+            _build(args)
+        else:
+            print(push(args.out_dir, args.space_id, private=args.private, static=args.static))
+            if not args.static:
+                print("Embed it with:\n" + embed_snippets(space_host(args.space_id)))
+    except (BundleError, ConfigError, HubError, ModelFolderError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _build(args: argparse.Namespace) -> None:
+    """`build`: the Gradio bundle, or with --static the page; what to do next."""
+    if args.static and args.feedback_repo:
+        raise BundleError(
+            "--feedback-repo needs the Gradio app: the static page has no server, and keeps no feedback. "
+            "Leave out --static or --feedback-repo."
+        )
+    if args.static:
+        from model.publishing.static_space import build_static, bundle_bytes  # needs node_modules and the export
+
+        out = build_static(args.out_dir, args.model, args.title, overwrite=args.overwrite)
+        print(
+            f"Static Space written to {out}/ ({bundle_bytes(out) / 2**20:.1f} MiB to download); try it with "
+            f"`python -m http.server -d {out}`, push it with: "
+            f"python -m model.publishing.space push --static {out} USER/NAME"
+        )
+        return
+    out = build(args.out_dir, args.model, args.title, args.feedback_repo, overwrite=args.overwrite)
+    print(f"Space bundle written to {out}/; push it with: python -m model.publishing.space push {out} USER/NAME")
+    if args.feedback_repo:
+        print(
+            f"It keeps feedback in the private dataset {args.feedback_repo}: in the Space's settings, add a "
+            "secret HF_TOKEN with write access to it (a fine-grained token limited to that dataset is best)."
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model.publishing.space", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("build", help="write a self-contained Space folder")
@@ -199,46 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("space_id", help="user/name of the Space")
     p.add_argument("--static", action="store_true", help="the folder was built with --static (default: Gradio app)")
     p.add_argument("--private", action="store_true", help="create the Space private (default: public)")
-    p = commands.add_parser("requirements", help="print the app's requirements.txt (make requirements writes it)")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "requirements":
-            print(requirements(), end="")
-        elif args.command == "build" and args.static and args.feedback_repo:
-            raise BundleError(
-                "--feedback-repo needs the Gradio app: the static page has no server, and keeps no feedback. "
-                "Leave out --static or --feedback-repo."
-            )
-        elif args.command == "build" and args.static:
-            from model.publishing.static_space import (  # needs node_modules and the export code
-                build_static,
-                bundle_bytes,
-            )
-
-            out = build_static(args.out_dir, args.model, args.title, overwrite=args.overwrite)
-            print(
-                f"Static Space written to {out}/ ({bundle_bytes(out) / 2**20:.1f} MiB to download); try it with "
-                f"`python -m http.server -d {out}`, push it with: "
-                f"python -m model.publishing.space push --static {out} USER/NAME"
-            )
-        elif args.command == "build":
-            out = build(args.out_dir, args.model, args.title, args.feedback_repo, overwrite=args.overwrite)
-            print(
-                f"Space bundle written to {out}/; push it with: python -m model.publishing.space push {out} USER/NAME"
-            )
-            if args.feedback_repo:
-                print(
-                    f"It keeps feedback in the private dataset {args.feedback_repo}: in the Space's settings, add a "
-                    "secret HF_TOKEN with write access to it (a fine-grained token limited to that dataset is best)."
-                )
-        else:
-            print(push(args.out_dir, args.space_id, private=args.private, static=args.static))
-            if not args.static:
-                print("Embed it with:\n" + embed_snippets(space_host(args.space_id)))
-    except (BundleError, HubError, ModelFolderError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    commands.add_parser("requirements", help="print the app's requirements.txt (make requirements writes it)")
+    return parser
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from pathlib import Path
 from huggingface_hub import hf_hub_download
 
 from model import artifacts, preprocess
-from model.calibration import ROUGHNESS_PENALTY
-from model.errors import BundleError, HubError
+from model.calibration import ROUGHNESS_PENALTY, Calibration
+from model.errors import HubError
 from model.hub_errors import describe_error
 from model.loading import Source
 from model.predict import (
@@ -30,8 +30,8 @@ from model.predict import (
     UNSURE_PERCENT,
 )
 from model.publishing import export
-from model.publishing.bundle import bundle_folder, hub_commit, hub_source, static_card
-from model.tinyvgg import with_optional_defaults
+from model.publishing.bundle import BundleError, bundle_folder, hub_commit, hub_source, static_card
+from model.tinyvgg import current_config
 
 WEB = artifacts.CHECKOUT / "web"
 NODE_MODULES = artifacts.CHECKOUT / "node_modules"
@@ -117,6 +117,8 @@ def model_spec(config: dict, model_id: str | None = None, revision: str | None =
     return {
         "source": {"model": model_id, "revision": revision},
         "config": config,
+        # Every calibration value, None where the model has none (model.calibration.Calibration).
+        "calibration": Calibration.from_config(config["calibration"]).to_config(),
         "class_names": config["class_names"],
         "input_name": export.INPUT_NAME,
         "output_name": export.OUTPUT_NAME,
@@ -154,8 +156,9 @@ def build_static(
                 "(make setup runs it)."
             )
         onnx, config_path, revision = _model_files(model)
-        config = json.loads(config_path.read_text())
-        check_onnx(onnx, config, str(model) if model else str(onnx.parent))
+        where = str(model) if model else str(onnx.parent)
+        config = current_config(json.loads(config_path.read_text()), where)
+        check_onnx(onnx, config, where)
         for name in PAGE_FILES:
             shutil.copy2(WEB / name, out / name)
         for target, source in VENDORED.items():
@@ -211,9 +214,8 @@ def check_onnx(onnx: Path, config: dict, source: str) -> None:
         raise BundleError(
             f"{source}: {artifacts.ONNX} has no {export.PHOTO_OUTPUT_NAME} output (an older export). {redo}"
         )
-    # A config.json from before an optional key (model.tinyvgg.OPTIONAL_KEYS) means its default; the
-    # export writes every key.
-    if exported is None or with_optional_defaults(exported) != with_optional_defaults(config):
+    # Either may be written by an older version: compare what they mean (model.tinyvgg.current_config).
+    if exported is None or current_config(exported, source) != current_config(config, source):
         raise BundleError(
             f"{source}: {artifacts.ONNX} was exported from another {artifacts.CONFIG} (calibration). {redo}"
         )

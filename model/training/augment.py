@@ -63,79 +63,97 @@ def photo_like(
     sandals' drawn with their straps), `spin_share` of it turns to any angle, and
     `style_share` of the batch ends with a random convolution (`random_convolution`).
     """
-    n = len(x)
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return (low + (high - low) * torch.rand(n, generator=generator)).to(x.device)
-
-    def chance(p: float) -> torch.Tensor:
-        return (torch.rand(n, generator=generator) < p).to(x.device)
-
-    x = torch.where(chance(0.5)[:, None, None, None], x.flip(-1), x)
-
-    # A pair: people photograph both shoes, side by side, from above.
+    draw = _Draws(len(x), generator, x.device)
+    x = torch.where(draw.chance(0.5)[:, None, None, None], x.flip(-1), x)
     footwear = torch.isin(labels, torch.tensor(FOOTWEAR, device=labels.device))
+    x = _shoes_as_photographed(x, labels, footwear, draw, top_view_share, sandal_straps)
+    x = _placed(x, footwear, draw, spin_share)
+    garment = (x > GARMENT_LEVEL).float()
+    x = _lit(_textured(x, draw), garment, draw)
+    # Blur, as the resize from a large photo leaves it.
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    x = _leftover_background(torch.where(draw.chance(0.3)[:, None, None, None], blurred, x), draw)
+    if style_share == 0:  # no draws at all: the recipe without random convolutions, exactly
+        return x
+    styled = random_convolution(x, generator)
+    return torch.where(draw.chance(style_share)[:, None, None, None], styled, x)
+
+
+class _Draws:
+    """One random value per image of a batch, from the batch's generator, on its device."""
+
+    def __init__(self, n: int, generator: torch.Generator, device: torch.device) -> None:
+        self.n, self.generator, self.device = n, generator, device
+
+    def uniform(self, low: float, high: float) -> torch.Tensor:
+        return (low + (high - low) * torch.rand(self.n, generator=self.generator)).to(self.device)
+
+    def chance(self, p: float) -> torch.Tensor:
+        return (torch.rand(self.n, generator=self.generator) < p).to(self.device)
+
+
+def _shoes_as_photographed(
+    x: torch.Tensor, labels: torch.Tensor, footwear: torch.Tensor, draw: _Draws, top_view_share: float, straps: float
+) -> torch.Tensor:
+    """Footwear as people photograph it: a pair side by side, and seen from above, alone or as a pair."""
     upright = x.rot90(1, (2, 3))
     pair = torch.maximum(upright.roll(-PAIR_OFFSET, 3), upright.flip(-1).roll(PAIR_OFFSET, 3))
-    x = torch.where((footwear & chance(0.25))[:, None, None, None], pair, x)
-    # Shoes seen from above, alone or as a pair: what a phone photo of shoes on the floor shows.
+    x = torch.where((footwear & draw.chance(0.25))[:, None, None, None], pair, x)
     if top_view_share > 0:  # with 0 no draws at all: the recipe without top views, exactly
-        seen_from_above = footwear & chance(top_view_share)  # drawn before the views, as ever
-        x = torch.where(seen_from_above[:, None, None, None], top_view(x, generator, labels, sandal_straps), x)
+        seen_from_above = footwear & draw.chance(top_view_share)  # drawn before the views, as ever
+        x = torch.where(seen_from_above[:, None, None, None], top_view(x, draw.generator, labels, straps), x)
+    return x
 
-    # Geometry: scale, position and a small tilt; footwear turns any way `spin_share` of the time.
-    angle = uniform(-12, 12) * math.pi / 180
-    spin = footwear & chance(spin_share)
-    angle = torch.where(spin, uniform(-math.pi, math.pi), angle)
-    scale = uniform(0.8, 1.08)
-    shift = torch.stack([uniform(-0.12, 0.12), uniform(-0.12, 0.12)], 1)
+
+def _placed(x: torch.Tensor, footwear: torch.Tensor, draw: _Draws, spin_share: float) -> torch.Tensor:
+    """Scale, position and a small tilt; footwear turns any way `spin_share` of the time."""
+    angle = draw.uniform(-12, 12) * math.pi / 180
+    spin = footwear & draw.chance(spin_share)
+    angle = torch.where(spin, draw.uniform(-math.pi, math.pi), angle)
+    scale = draw.uniform(0.8, 1.08)
+    shift = torch.stack([draw.uniform(-0.12, 0.12), draw.uniform(-0.12, 0.12)], 1)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-    garment = (x > GARMENT_LEVEL).float()
-    # Texture: stripes or a print across the garment, as checks, stripes and logos leave.
+
+def _textured(x: torch.Tensor, draw: _Draws) -> torch.Tensor:
+    """Stripes or a print across the garment, as checks, stripes and logos leave."""
     yy, xx = torch.meshgrid(torch.arange(28.0, device=x.device), torch.arange(28.0, device=x.device), indexing="ij")
-    direction = uniform(0, math.pi)
-    period = uniform(2.5, 8)
-    phase = uniform(0, 2 * math.pi)
-    stripes = torch.sin(
-        2
-        * math.pi
-        * (xx * torch.cos(direction)[:, None, None] + yy * torch.sin(direction)[:, None, None])
-        / period[:, None, None]
-        + phase[:, None, None]
+    direction = draw.uniform(0, math.pi)
+    period = draw.uniform(2.5, 8)
+    phase = draw.uniform(0, 2 * math.pi)
+    along = xx * torch.cos(direction)[:, None, None] + yy * torch.sin(direction)[:, None, None]
+    stripes = torch.sin(2 * math.pi * along / period[:, None, None] + phase[:, None, None])
+    blotches = F.interpolate(
+        torch.rand(draw.n, 1, 7, 7, generator=draw.generator).to(x.device), size=28, mode="bilinear"
     )
-    blotches = F.interpolate(torch.rand(n, 1, 7, 7, generator=generator).to(x.device), size=28, mode="bilinear")[:, 0]
-    pattern = torch.where(chance(0.5)[:, None, None], 0.5 + 0.5 * stripes, blotches)
-    strength = uniform(0, 0.5) * chance(0.6)
-    x = x * (1 - strength[:, None, None, None] * pattern[:, None])
+    pattern = torch.where(draw.chance(0.5)[:, None, None], 0.5 + 0.5 * stripes, blotches[:, 0])
+    strength = draw.uniform(0, 0.5) * draw.chance(0.6)
+    return x * (1 - strength[:, None, None, None] * pattern[:, None])
 
-    # Light: the garment's own shading with another gamma and contrast, over a floor of brightness.
-    gamma = torch.exp(uniform(math.log(0.5), math.log(2.0)))
-    floor = uniform(0, 0.45) * chance(0.7)
+
+def _lit(x: torch.Tensor, garment: torch.Tensor, draw: _Draws) -> torch.Tensor:
+    """The garment's own shading with another gamma and contrast, over a floor of brightness."""
+    gamma = torch.exp(draw.uniform(math.log(0.5), math.log(2.0)))
+    floor = draw.uniform(0, 0.45) * draw.chance(0.7)
     x = x.clamp(0, 1) ** gamma[:, None, None, None]
     x = garment * (floor[:, None, None, None] + (1 - floor[:, None, None, None]) * x)
-    x = x * uniform(0.85, 1.0)[:, None, None, None]
+    return x * draw.uniform(0.85, 1.0)[:, None, None, None]
 
-    # Blur, as the resize from a large photo leaves it.
-    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-    x = torch.where(chance(0.3)[:, None, None, None], blurred, x)
 
-    # Leftover background: a dim band along one edge, where the segmentation kept some floor.
-    width = torch.randint(1, 4, (n,), generator=generator).to(x.device)[:, None, None]
-    side = torch.randint(0, 4, (n,), generator=generator).to(x.device)
+def _leftover_background(x: torch.Tensor, draw: _Draws) -> torch.Tensor:
+    """A dim band along one edge, where the segmentation kept some floor."""
+    n = draw.n
+    width = torch.randint(1, 4, (n,), generator=draw.generator).to(x.device)[:, None, None]
+    side = torch.randint(0, 4, (n,), generator=draw.generator).to(x.device)
     row, col = torch.arange(28, device=x.device)[None, :, None], torch.arange(28, device=x.device)[None, None, :]
     edges = [row < width, row >= 28 - width, col < width, col >= 28 - width]
     edges = torch.stack([edge.expand(n, 28, 28) for edge in edges], 1)
     mask = edges[torch.arange(n, device=x.device), side].float()
-    band = mask[:, None] * uniform(0.1, 0.4)[:, None, None, None] * chance(0.25)[:, None, None, None]
-    x = torch.maximum(x, band).clamp(0, 1)
-    if style_share == 0:  # no draws at all: the recipe without random convolutions, exactly
-        return x
-    styled = random_convolution(x, generator)
-    return torch.where(chance(style_share)[:, None, None, None], styled, x)
+    band = mask[:, None] * draw.uniform(0.1, 0.4)[:, None, None, None] * draw.chance(0.25)[:, None, None, None]
+    return torch.maximum(x, band).clamp(0, 1)
 
 
 def top_view(
@@ -258,35 +276,6 @@ def random_convolution(x: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return out
 
 
-def random_erasing(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
-    """Random erasing (arXiv 1708.04896): `share` of the images lose a random rectangle to the black background.
-
-    The rectangle covers 2-20% of the image, with a height-to-width ratio between 0.3 and 3.3, as the
-    paper's; it teaches the model to judge a garment by more than one part of it.
-    """
-    n, _, h, w = x.shape
-
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(n, generator=generator)
-
-    area = uniform(0.02, 0.2) * h * w
-    ratio = torch.exp(uniform(math.log(0.3), math.log(1 / 0.3)))
-    height = (area * ratio).sqrt().round().clamp(1, h)
-    width = (area / ratio).sqrt().round().clamp(1, w)
-    top = (uniform(0, 1) * (h - height + 1)).floor()
-    left = (uniform(0, 1) * (w - width + 1)).floor()
-    chosen = torch.rand(n, generator=generator) < share
-    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
-    inside = (
-        (rows >= top[:, None, None])
-        & (rows < (top + height)[:, None, None])
-        & (cols >= left[:, None, None])
-        & (cols < (left + width)[:, None, None])
-        & chosen[:, None, None]
-    )
-    return x.masked_fill(inside[:, None].to(x.device), 0.0)
-
-
 def augmented(
     x: torch.Tensor,
     labels: torch.Tensor,
@@ -298,24 +287,22 @@ def augmented(
     style_share: float,
     spin_share: float,
     sandal_straps: float = 0.0,
-    erase_share: float = 0.0,
 ) -> torch.Tensor:
     """The batch as `--augment` asks: "none", "flip-shift", or "photo".
 
     "photo" makes `photo_share` of the batch (at random) photo-like (`photo_like`, with the
     other two shares) and flips and shifts the rest, so the model keeps seeing clean
-    Fashion-MNIST images too. With "flip-shift" and "photo", `erase_share` of the batch then loses
-    a rectangle (`random_erasing`).
+    Fashion-MNIST images too.
     """
     if kind == "none":
         return x
     if kind == "flip-shift":
-        return _erased(flip_and_shift(x, generator), generator, erase_share)
+        return flip_and_shift(x, generator)
     if kind != "photo":
         raise ValueError(f"unknown augmentation {kind!r}; choose none, flip-shift or photo")
     chosen = torch.rand(len(x), generator=generator).to(x.device) < photo_share
     if not chosen.any():  # a small last batch may draw none, and photo_like needs at least one image
-        return _erased(flip_and_shift(x, generator), generator, erase_share)
+        return flip_and_shift(x, generator)
     shares = dict(
         top_view_share=top_view_share,
         style_share=style_share,
@@ -325,9 +312,4 @@ def augmented(
     photo = photo_like(x[chosen], labels[chosen], generator, **shares)
     out = flip_and_shift(x, generator)
     out[chosen] = photo
-    return _erased(out, generator, erase_share)
-
-
-def _erased(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
-    # With 0 no draws at all: the recipe without erasing, exactly.
-    return random_erasing(x, generator, share) if share > 0 else x
+    return out

@@ -16,8 +16,8 @@ gets its own temperature, and a photo taken whole (nothing stood out) its own th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -31,11 +31,12 @@ from PIL import Image  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from model.calibration import ood_score, recalibrated, roughness  # noqa: E402
+from model.calibration import ood_score, roughness  # noqa: E402
 from model.predict import answer_logits  # noqa: E402
-from model.preprocess import FRAME, PHOTO_WAYS, ImageError, prepare_image, to_inputs  # noqa: E402
-from model.tinyvgg import SCORING_BATCH, TinyVGG  # noqa: E402
+from model.preprocess import FRAME, PHOTO_WAYS, ImageError, Prepared, prepare_image, to_inputs  # noqa: E402
+from model.tinyvgg import TinyVGG  # noqa: E402
 from model.training.augment import photo_like  # noqa: E402
+from model.training.engine import SCORING_BATCH  # noqa: E402
 from model.training.photoset import PhotoSet  # noqa: E402
 from model.training.report import save_figure  # noqa: E402
 
@@ -57,6 +58,19 @@ def in_chunks(
     """`score` (a model, or its `ood_score`) on uint8 images, a chunk at a time: one huge batch is slower."""
     with torch.inference_mode():
         return torch.cat([score(to_inputs(chunk)) for chunk in images.split(batch_size)])
+
+
+def recalibrated(model: TinyVGG, **values: float | None) -> TinyVGG:
+    """A copy of `model`, same weights, with the calibration values named (model.calibration.Calibration's) replaced."""
+    calibration = dataclasses.replace(model.calibration, **values)
+    copy = TinyVGG(**{**model.config, "calibration": calibration.to_config()})
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
+def ood_scorer(model: TinyVGG) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The warning's score (model.calibration.ood_score) of `model`, for a batch of inputs."""
+    return lambda x: ood_score(model.calibration, x, model(x))
 
 
 def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
@@ -164,17 +178,17 @@ def calibrate(
         scorer = recalibrated(base, temperature=temperature, max_roughness=max_roughness)
         # Real photos reach the model looking like the validation images made photo-like, so
         # the threshold is set on those: KEEP of them pass.
-        photo_val_scores = in_chunks(partial(ood_score, scorer), photo_like_images(*val, seed=1, **shares))
-        val_scores = in_chunks(partial(ood_score, scorer), val[0])
+        photo_val_scores = in_chunks(ood_scorer(scorer), photo_like_images(*val, seed=1, **shares))
+        val_scores = in_chunks(ood_scorer(scorer), val[0])
         threshold = float(torch.quantile(photo_val_scores, 1 - KEEP))
         calibrated = recalibrated(base, temperature=temperature, max_roughness=max_roughness, ood_threshold=threshold)
         auroc, false_accept = {}, {}
         for name, images in ood_sets().items():
-            scores = in_chunks(partial(ood_score, calibrated), images)
+            scores = in_chunks(ood_scorer(calibrated), images)
             truth = np.r_[np.ones(len(val_scores)), np.zeros(len(scores))]
             auroc[name] = float(roc_auc_score(truth, np.r_[val_scores.numpy(), scores.numpy()]))
             false_accept[name] = float((scores >= threshold).float().mean())
-        test_pass = float((in_chunks(partial(ood_score, calibrated), test[0]) >= threshold).float().mean())
+        test_pass = float((in_chunks(ood_scorer(calibrated), test[0]) >= threshold).float().mean())
 
     metrics = {
         "calibration": {
@@ -198,7 +212,26 @@ def calibrate(
 
 
 def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
-    """Fit `photo_temperature` and `frame_threshold` on labelled sets of real photos.
+    """Fit `photo_temperature` and `frame_threshold` on labelled sets of real photos (`calibrate_prepared`).
+
+    Returns the recalibrated model, the figures, and the photos' probabilities and correctness for the
+    reliability diagram.
+    """
+    photos = []
+    for photo_set in photo_sets:
+        for label, path in photo_set.photos:
+            if label in photo_set.right:
+                try:
+                    photos.append((prepare_image(path), photo_set.right[label]))
+                except ImageError:
+                    continue
+    return calibrate_prepared(model, photos, [photo_set.folder.name for photo_set in photo_sets])
+
+
+def calibrate_prepared(
+    model: TinyVGG, photos: list[tuple[Prepared, list[str]]], names: list[str]
+) -> tuple[TinyVGG, dict, dict[str, torch.Tensor]]:
+    """Fit the photo calibration on prepared photos, each with the classes that count as right for it.
 
     These are the two scalars chosen on real photos (never the weights): the temperature that
     makes the confidence shown for segmented and whole-frame photos match how often they are
@@ -206,28 +239,16 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     set so that FRAME_KEEP of the real garments that reach that way are answered. The
     temperature is fitted, as on Fashion-MNIST, on the photos whose label names one class: a
     label with several right classes (shoes: Sneaker, Sandal or Ankle boot) does not say which
-    one the photo shows. Returns the recalibrated model, the figures, and the photos'
-    probabilities and correctness for the reliability diagram.
+    one the photo shows. `names` are the photo sets', for the figures.
     """
+    if not photos:
+        raise ValueError(f"no labelled photos to calibrate on in {', '.join(names)}")
     # Without a photo calibration, answer_logits gives the Fashion-MNIST-calibrated logits and refuses nothing.
     model = recalibrated(model, photo_temperature=None, frame_threshold=None)
-    prepared, logits, right, scores = [], [], [], []
-    labelled = [
-        (path, photos.right[label]) for photos in photo_sets for label, path in photos.photos if label in photos.right
-    ]
-    for path, right_classes in labelled:
-        try:
-            prepared.append(prepare_image(path))
-        except ImageError:
-            continue
-        found, score = answer_logits(model, prepared[-1])
-        logits.append(found)
-        scores.append(score)
-        right.append([name in right_classes for name in model.class_names])
-    if not logits:
-        raise ValueError(f"no labelled photos to calibrate on in {', '.join(str(p.folder) for p in photo_sets)}")
-    logits, right, scores = torch.stack(logits), torch.tensor(right), torch.tensor(scores)
-    ways = [p.way for p in prepared]
+    answers = [answer_logits(model, prepared) for prepared, _ in photos]
+    logits, scores = torch.stack([found for found, _ in answers]), torch.tensor([score for _, score in answers])
+    right = torch.tensor([[name in classes for name in model.class_names] for _, classes in photos])
+    ways = [prepared.way for prepared, _ in photos]
     frame = torch.tensor([way == FRAME for way in ways])
     frame_threshold = float(torch.quantile(scores[frame], 1 - FRAME_KEEP)) if frame.any() else None
     # The photos the app answers (not those taken whole and refused), and of those the phone photos
@@ -238,33 +259,32 @@ def calibrate_photos(model: TinyVGG, photo_sets: list[PhotoSet]) -> tuple[TinyVG
     if not fitted_on.any():
         raise ValueError("none of the photos is a phone photo with a label that names one class: nothing to fit on")
     # Undo the Fashion-MNIST temperature: the photo temperature divides the raw logits.
-    raw = logits[fitted_on] * model.temperature
+    raw = logits[fitted_on] * model.calibration.temperature
     photo_temperature = fit_temperature(raw, right[fitted_on].float().argmax(1))
     calibrated = recalibrated(model, photo_temperature=photo_temperature, frame_threshold=frame_threshold)
     # What the app shows for the photos it answers, from the app's own function.
-    shown = torch.stack([answer_logits(calibrated, p)[0] for p, kept in zip(prepared, answered) if kept]).softmax(1)
-    logits, right = logits[answered], right[answered]
-    correct = right[torch.arange(len(right)), shown.argmax(1)]
-    before = logits.softmax(1)
+    kept = [prepared for (prepared, _), keep in zip(photos, answered) if keep]
+    shown = torch.stack([answer_logits(calibrated, prepared)[0] for prepared in kept]).softmax(1)
+    figures = {"photo_temperature": photo_temperature, "frame_threshold": frame_threshold, "frame_keep": FRAME_KEEP}
+    figures |= {"photos": names, "fitted_on": len(raw), "ways": {way: ways.count(way) for way in sorted(set(ways))}}
+    figures |= _photo_errors(logits[answered].softmax(1), shown, right[answered])
+    return calibrated, figures, {"before": logits[answered].softmax(1), "after": shown, "right": right[answered]}
+
+
+def _photo_errors(before: torch.Tensor, after: torch.Tensor, right: torch.Tensor) -> dict:
+    """The answered photos' calibration error, before and after, over all and over those whose label names one
+    class (where the top class's probability can be checked against the one right class)."""
     correct_before = right[torch.arange(len(right)), before.argmax(1)]
+    correct = right[torch.arange(len(right)), after.argmax(1)]
     single = right.sum(1) == 1
-    metrics = {
-        "photo_temperature": photo_temperature,
-        "frame_threshold": frame_threshold,
-        "frame_keep": FRAME_KEEP,
-        "photos": [photos.folder.name for photos in photo_sets],
-        "fitted_on": len(raw),
-        "answered": len(shown),
+    return {
+        "answered": len(after),
         "answered_single_class": int(single.sum()),
-        "ways": {way: ways.count(way) for way in sorted(set(ways))},
-        # Over every answered photo, and over those whose label names one class (where the top
-        # class's probability can be checked against the one right class).
         "ece_before": confidence_error(before.max(1).values, correct_before),
-        "ece_after": confidence_error(shown.max(1).values, correct),
+        "ece_after": confidence_error(after.max(1).values, correct),
         "ece_single_class_before": confidence_error(before.max(1).values[single], correct_before[single]),
-        "ece_single_class_after": confidence_error(shown.max(1).values[single], correct[single]),
+        "ece_single_class_after": confidence_error(after.max(1).values[single], correct[single]),
     }
-    return calibrated, metrics, {"before": before, "after": shown, "right": right}
 
 
 def plot_reliability(probabilities: dict[str, torch.Tensor], labels: torch.Tensor, path: str | Path) -> None:

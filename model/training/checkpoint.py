@@ -28,7 +28,6 @@ def save_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    averaged: nn.Module | None = None,
     progress: dict[str, Any],
     recipe: dict[str, Any],
     world_size: int,
@@ -36,7 +35,6 @@ def save_checkpoint(
     """Write the checkpoint atomically: a kill at any moment leaves the previous one whole.
 
     Args:
-        averaged: The moving average of the weights (`--ema-decay`), if the run keeps one.
         progress: Where the run stands (the epoch state, history and totals), as plain values.
         recipe: The fields that define the run's result (`TrainConfig.recipe()`).
         world_size: How many processes train together.
@@ -45,7 +43,6 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "averaged": averaged.state_dict() if averaged is not None else None,
         "torch_rng_state": torch.get_rng_state(),
         "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "progress": progress,
@@ -62,11 +59,10 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    averaged: nn.Module | None = None,
     recipe: dict[str, Any],
     world_size: int,
 ) -> dict[str, Any]:
-    """Restore the model, optimizer, scheduler, weight average and generators from `path`; return the saved progress.
+    """Restore the model, optimizer, scheduler and generators from `path`; return the saved progress.
 
     Raises:
         CheckpointError: The file is missing or unreadable, or was written by another recipe
@@ -80,8 +76,30 @@ def load_checkpoint(
         raise CheckpointError(f"{path} cannot be read ({err}); delete it and start again without --resume") from err
     if "progress" not in checkpoint:
         raise CheckpointError(f"{path} was written by an older version of train.py; start again without --resume")
+    _check_same_run(path, checkpoint, recipe, world_size)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    torch.set_rng_state(checkpoint["torch_rng_state"])
+    if checkpoint["cuda_rng_state"]:
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
+    return checkpoint["progress"]
+
+
+def _check_same_run(path: Path, checkpoint: dict[str, Any], recipe: dict[str, Any], world_size: int) -> None:
+    """Refuse a checkpoint that this run would not continue to the weights of an uninterrupted one."""
     # A checkpoint from before an option existed was trained with what that option now calls BEFORE_THE_OPTION.
     saved = BEFORE_THE_OPTION | checkpoint["recipe"]
+    # One from before an option was removed resumes only where that option was off: this version cannot do it.
+    removed = {k: v for k, v in checkpoint["recipe"].items() if k not in recipe and v not in (0, 0.0, False, None)}
+    if removed:
+        described = ", ".join(f"--{key.replace('_', '-')} {value}" for key, value in removed.items())
+        raise CheckpointError(
+            f"{path} was trained with {described}, an option this version of train.py no longer has "
+            "(docs/real-photos.md says why it went): it cannot continue that run. Start again without --resume "
+            "(--overwrite), or continue with the version that wrote it."
+        )
     different = {key: (value, saved.get(key)) for key, value in recipe.items() if saved.get(key) != value}
     if different:
         described = ", ".join(f"{k}: now {now!r}, checkpoint {then!r}" for k, (now, then) in different.items())
@@ -97,16 +115,6 @@ def load_checkpoint(
             f"the same weights are only promised with the same count. Resume with {_processes(saved_size)}, "
             "or use another --output-dir"
         )
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(checkpoint["scheduler"])
-    if averaged is not None:  # the recipe check above made sure that the run kept one
-        averaged.load_state_dict(checkpoint["averaged"])
-    torch.set_rng_state(checkpoint["torch_rng_state"])
-    if checkpoint["cuda_rng_state"]:
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
-    return checkpoint["progress"]
 
 
 def _processes(count: int) -> str:

@@ -28,16 +28,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PHOTO_LIKE_SHARES = ("top_view_share", "style_share", "spin_share", "sandal_straps")
 # The value of each option added to the recipe since, in the runs from before it existed: what
 # `python -m model.publishing.recalibrate` redoes, and what a checkpoint without it was trained with.
-BEFORE_THE_OPTION = {
-    "top_view_share": 0.0,
-    "style_share": 0.0,
-    "spin_share": 0.5,
-    "sandal_straps": 0.0,
-    "erase_share": 0.0,
-    "label_smoothing": 0.0,
-    "ema_decay": 0.0,
-    "mirror_average": False,
-}
+BEFORE_THE_OPTION = {"top_view_share": 0.0, "style_share": 0.0, "spin_share": 0.5, "sandal_straps": 0.0}
 
 # With --limit-train and no --val-size, at most this share of the limited training set is held out.
 VAL_SHARE_OF_LIMIT = 0.1
@@ -83,7 +74,7 @@ PRESET_CHANGES: dict[str, dict[str, Any]] = {
         sandal_straps=0.0,
         val_size=0,
     ),
-    # The shipped model: the best accuracy under 100k parameters in 15 CPU minutes.
+    # The shipped model (docs/training.md says how its recipe was chosen).
     "default": {},
 }
 
@@ -138,7 +129,7 @@ class TrainConfig:
         choices=AUGMENTATIONS,
     )
     photo_share: float | None = from_preset(0.3, "with --augment photo, the share of each batch made photo-like")
-    # Chosen on real photos (benchmarks/real_photos.py): shoes from above, and tops' prints and shading.
+    # Chosen on real photos (benchmarks/real_photos.py).
     top_view_share: float | None = from_preset(
         0.4,
         "with --augment photo, the share of photo-like shoes replaced by a made-up top view, alone or as a pair",
@@ -153,29 +144,11 @@ class TrainConfig:
         "with --augment photo, the share of photo-like footwear turned to any angle, as a shoe lies on a floor "
         "(the rest tilt by at most 12 degrees)",
     )
-    # Chosen on product photos (benchmarks/candidates.py): flip-flops from above went to Sneaker.
+    # Chosen on product photos (benchmarks/candidates.py).
     sandal_straps: float | None = from_preset(
         1.0,
         "with --augment photo, the share of the sandals' made-up top views drawn as a sandal looks from above "
         "(its footbed between straps, no opening) instead of the plain oval every shoe gets",
-    )
-    erase_share: float | None = from_preset(
-        0.0,
-        "with --augment flip-shift or photo, the share of each batch that loses a random rectangle (random erasing)",
-    )
-    label_smoothing: float | None = from_preset(0.0, "label smoothing of the training loss (0: none)")
-    ema_decay: float | None = from_preset(
-        0.0,
-        "keep an exponential moving average of the weights and BatchNorm statistics, updated after every step "
-        "with this decay, and evaluate and save it instead of the last weights (0: off; 0.999 averages over "
-        "about the last 1,000 steps)",
-    )
-    # Off: on five trained runs it gained Fashion-MNIST and the large phone set but lost the small one every
-    # time (docs/real-photos.md, "Steps"). Training is the same either way.
-    mirror_average: bool | None = from_preset(
-        False,
-        "the trained model answers with the mean of the logits of each image and of its mirror image "
-        "(test-time augmentation); evaluation and prediction, not training, take both views",
     )
     precision: str | None = from_preset(
         "auto",
@@ -284,12 +257,10 @@ class TrainConfig:
             problems.append(
                 "--resume continues the checkpoint in the output folder and --overwrite discards it: give one of them"
             )
-        for name in ("photo_share", *PHOTO_LIKE_SHARES, "erase_share", "label_smoothing"):
+        for name in ("photo_share", *PHOTO_LIKE_SHARES):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 problems.append(f"{flag(name)} must be in [0, 1], got {value}")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            problems.append(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -10,6 +10,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -133,9 +134,15 @@ def load_fashion_mnist(
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-def split(
-    data: FashionMNIST, limit_train: int | None, limit_test: int | None, val_size: int, seed: int
-) -> tuple[Split, Split | None, Split]:
+class Splits(NamedTuple):
+    """(images, labels) to train on, to validate on (None: none held out) and to test on."""
+
+    train: Split
+    val: Split | None
+    test: Split
+
+
+def split(data: FashionMNIST, limit_train: int | None, limit_test: int | None, val_size: int, seed: int) -> Splits:
     """(train, val, test): the first `limit_*` images, and `val_size` training images held out at random.
 
     The held-out images depend only on `seed`, so later steps (calibration) find the same ones.
@@ -149,12 +156,12 @@ def split(
     images, labels = data.train_images[:limit_train], data.train_labels[:limit_train]
     test = (data.test_images[:limit_test], data.test_labels[:limit_test])
     if not val_size:
-        return (images, labels), None, test
+        return Splits((images, labels), None, test)
     if val_size >= len(images):
         raise ValueError(f"--val-size {val_size} leaves no training images out of {len(images)}")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     val_index, train_index = order[:val_size], order[val_size:].sort().values
-    return (images[train_index], labels[train_index]), (images[val_index], labels[val_index]), test
+    return Splits((images[train_index], labels[train_index]), (images[val_index], labels[val_index]), test)
 
 
 def _locate(folder: Path, name: str) -> Path | None:

@@ -1,4 +1,4 @@
-"""The training loop: train_one_epoch, evaluate, and fit, which runs the epochs with checkpoints and exact resume."""
+"""The training loop: `train_one_epoch` and `evaluate`, and `fit`: the epochs, with checkpoints and exact resume."""
 
 from __future__ import annotations
 
@@ -6,28 +6,34 @@ import dataclasses
 import math
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from model import artifacts
 from model.preprocess import to_inputs
-from model.tinyvgg import SCORING_BATCH, TinyVGG
+from model.tinyvgg import TinyVGG
 from model.training.augment import augmented
 from model.training.checkpoint import load_checkpoint, save_checkpoint
 from model.training.config import TRAIN_MEAN, TRAIN_STD, TrainConfig
+from model.training.data import Splits
 from model.training.device import precision_dtype
 from model.training.distributed import Distributed
 from model.training.signals import stop_on_signals
 
+# Images per forward pass when scoring many (evaluation, calibration): larger batches are slower on a
+# CPU (python benchmarks/eval_speed.py).
+SCORING_BATCH = 128
 # The pace of training is timed over these steps of an epoch, once oneDNN has built its kernels.
 PACE_STEPS = (10, 60)
+
+# (inputs, labels, generator) -> the inputs augmented: `augmentation(config)`.
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclass
@@ -68,138 +74,97 @@ def build_model(config: TrainConfig, class_names: Sequence[str]) -> TinyVGG:
         class_names=list(class_names),
         batch_norm=config.batch_norm,
         dropout=config.dropout,
-        input_mean=TRAIN_MEAN if config.normalize else 0.0,
-        input_std=TRAIN_STD if config.normalize else 1.0,
-        mirror_average=config.mirror_average,
+        normalize=[TRAIN_MEAN, TRAIN_STD] if config.normalize else None,
     )
 
 
-def augmentation(config: TrainConfig) -> dict[str, str | float]:
-    """`train_one_epoch`'s augmentation and loss arguments, as a resolved `config` sets them: their one source."""
-    return dict(
-        augment=config.augment,
-        photo_share=config.photo_share,
-        **config.photo_like_shares(),
-        erase_share=config.erase_share,
-        label_smoothing=config.label_smoothing,
-    )
+def augmentation(config: TrainConfig) -> Augment:
+    """`--augment` with the run's shares (model.training.augment.augmented), as one callable."""
+    shares = dict(photo_share=config.photo_share, **config.photo_like_shares())
+    return lambda x, labels, generator: augmented(x, labels, config.augment, generator, **shares)
 
 
-def weight_average(model: nn.Module, decay: float) -> AveragedModel | None:
-    """The moving average of `model`'s weights and BatchNorm statistics that `--ema-decay` keeps; None for 0."""
-    if not decay:
-        return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+@dataclass
+class Batches:
+    """An epoch's batches of in-memory uint8 images: shuffled, augmented, and under torchrun each process's shard.
 
+    The shuffle and the augmentation draw from a generator seeded by (seed, epoch), whose state travels
+    in the EpochState, so stopping after any batch and continuing later gives the same batches. Every
+    process draws the same permutation and takes its own shard of it, `batch_size` being the global batch.
+    """
 
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM arrived; the state was saved to `checkpoint`."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    batch_size: int
+    seed: int
+    augment: Augment
+    group: Distributed = Distributed()
+    memory_format: torch.memory_format = torch.contiguous_format
 
-    def __init__(self, signum: int, checkpoint: Path, epoch: int) -> None:
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.epoch = epoch
-        super().__init__(f"{signal.Signals(signum).name} during epoch {epoch}; state saved to {checkpoint}")
+    def __len__(self) -> int:
+        """Steps per epoch."""
+        shard = math.ceil(len(self.images) / self.group.world_size)
+        return math.ceil(shard / (self.batch_size // self.group.world_size))
+
+    def epoch(self, state: EpochState) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(inputs, labels) from batch `state.step` of `state.epoch` on; keeps the generator's state in `state`."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + state.epoch)
+        order = torch.randperm(len(self.images), generator=generator).to(self.images.device)
+        size = self.group.world_size
+        if self.group.enabled:
+            # Pad to a multiple of the group size, as DistributedSampler does, so every process runs the same steps.
+            padded = math.ceil(len(order) / size) * size
+            order = torch.cat([order, order[: padded - len(order)]])[self.group.rank :: size]
+        if state.generator_state is not None:
+            generator.set_state(state.generator_state)
+        per_process = self.batch_size // size
+        for step in range(state.step, len(self)):
+            index = order[step * per_process : (step + 1) * per_process]
+            x = self.augment(to_inputs(self.images[index]), self.labels[index], generator)
+            state.generator_state = generator.get_state()
+            yield x.contiguous(memory_format=self.memory_format), self.labels[index]
 
 
 def train_one_epoch(
     model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    batches: Batches,
     optimizer: torch.optim.Optimizer,
-    *,
-    batch_size: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     state: EpochState,
-    seed: int,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    averaged: AveragedModel | None = None,
-    augment: str,
-    photo_share: float,
-    top_view_share: float,
-    style_share: float,
-    spin_share: float,
-    sandal_straps: float,
-    erase_share: float,
-    label_smoothing: float,
-    memory_format: torch.memory_format = torch.contiguous_format,
-    autocast_dtype: torch.dtype | None = None,
+    precision: torch.dtype | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    on_pace: Callable[[float, int], None] | None = None,
-    progress: bool = False,
-    group: Distributed = Distributed(),
+    on_step: Callable[[EpochState, torch.Tensor], None] | None = None,
 ) -> EpochState:
-    """Train over one shuffled pass of the in-memory images, from `state.step` on.
+    """The notebook's loop over one epoch, from `state.step` on: forward, loss, backward, step.
 
-    The shuffle and augmentation come from a generator seeded by (seed, epoch),
-    whose state travels in `state`, so stopping after any batch and continuing
-    later gives the same weights as never stopping. Under torchrun every process
-    draws the same permutation and takes its own shard of it, with `batch_size`
-    the global batch. Returns the updated state; `state.step` is short of the
-    batch count only if `should_stop()` said so. With `autocast_dtype` the forward
-    pass and the loss run under autocast in that dtype; the weights stay fp32.
-    `averaged`, if given, takes in the weights after every step.
-    `on_pace(seconds_per_step, step)` is called once, early in the call, so the
-    caller can tell how long the run will take.
+    `precision` is the autocast dtype (None: fp32; the weights stay fp32). `on_step(state, loss_sum)`
+    follows every step. Returns the updated state, with per-sample sums; `state.step` falls short of
+    `len(batches)` only where `should_stop()` said so.
     """
-    generator = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
-    order = torch.randperm(len(images), generator=generator).to(images.device)
-    if group.enabled:
-        # Pad to a multiple of the group size, as DistributedSampler does, so every
-        # process runs the same number of steps.
-        padded = math.ceil(len(order) / group.world_size) * group.world_size
-        order = torch.cat([order, order[: padded - len(order)]])[group.rank :: group.world_size]
-        batch_size //= group.world_size
-    if state.generator_state is not None:
-        generator.set_state(state.generator_state)
-    num_batches = math.ceil(len(order) / batch_size)
     model.train()
-    bar = tqdm(total=num_batches, initial=state.step, desc=f"epoch {state.epoch}", leave=False, disable=not progress)
     start = time.perf_counter()
     # Running sums stay on the device: reading them back every step would stall the loop.
-    loss_sum = torch.tensor(state.loss_sum, dtype=torch.float64, device=images.device)
-    correct = torch.tensor(state.correct, dtype=torch.int64, device=images.device)
-    first_step = state.step
-    shares = dict(
-        photo_share=photo_share,
-        top_view_share=top_view_share,
-        style_share=style_share,
-        spin_share=spin_share,
-        sandal_straps=sandal_straps,
-        erase_share=erase_share,
-    )
-    for step in range(state.step, num_batches):
-        index = order[step * batch_size : (step + 1) * batch_size]
-        x = to_inputs(images[index])
-        y = labels[index]
-        x = augmented(x, y, augment, generator, **shares)
-        with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logits = model(x.contiguous(memory_format=memory_format))
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    loss_sum = torch.tensor(state.loss_sum, dtype=torch.float64, device=batches.images.device)
+    correct = torch.tensor(state.correct, dtype=torch.int64, device=batches.images.device)
+    for x, y in batches.epoch(state):
+        with torch.autocast(x.device.type, dtype=precision, enabled=precision is not None):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
-
-        state.step = step + 1
+        state.step += 1
+        state.seen += len(y)
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
-        state.seen += len(y)
-        bar.update()
-        if progress and state.step % 50 == 0:
-            bar.set_postfix(loss=f"{loss_sum.item() / state.seen:.4f}", refresh=False)
-        if on_pace is not None and state.step - first_step == PACE_STEPS[0]:
-            pace_start = time.perf_counter()
-        elif on_pace is not None and state.step - first_step == PACE_STEPS[1]:
-            on_pace((time.perf_counter() - pace_start) / (PACE_STEPS[1] - PACE_STEPS[0]), state.step)
-        if should_stop() and state.step < num_batches:
+        if on_step is not None:
+            on_step(state, loss_sum)
+        if should_stop() and state.step < len(batches):
             break
-    bar.close()
     state.loss_sum, state.correct = loss_sum.item(), int(correct)
     state.seconds += time.perf_counter() - start
-    state.generator_state = generator.get_state()
     return state
 
 
@@ -253,199 +218,207 @@ def make_scheduler(
     return None
 
 
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; the state was saved to `checkpoint`."""
+
+    def __init__(self, signum: int, checkpoint: Path, epoch: int) -> None:
+        self.signum, self.checkpoint, self.epoch = signum, checkpoint, epoch
+        super().__init__(f"{signal.Signals(signum).name} during epoch {epoch}; state saved to {checkpoint}")
+
+
 def fit(
     model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
+    splits: Splits,
     config: TrainConfig,
-    output_dir: Path,
     *,
-    val: tuple[torch.Tensor, torch.Tensor] | None = None,
     device: torch.device = torch.device("cpu"),
     log: Callable[[str], None] = print,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     group: Distributed = Distributed(),
 ) -> FitResult:
-    """Train for `config.epochs`, evaluating and checkpointing after every epoch.
+    """Train for `config.epochs`, evaluating and checkpointing after every epoch, into `config.output_dir`.
 
-    With `config.resume`, continues from `output_dir/checkpoint.pt` to the same
-    result as an uninterrupted run. On SIGINT/SIGTERM saves the exact position
-    and raises `TrainingInterrupted`. Under torchrun (`group.enabled`) the model
-    is wrapped in DistributedDataParallel, each process trains on its shard,
-    metrics are summed over all processes, and only rank 0 writes the checkpoint.
-    `on_epoch(record)` gets each epoch's metrics as they are logged.
+    With `config.resume`, continues from its checkpoint to the same result as an uninterrupted run. On
+    SIGINT/SIGTERM saves the exact position and raises `TrainingInterrupted`. Under torchrun
+    (`group.enabled`) each process trains on its shard through DistributedDataParallel, metrics are
+    summed over the group, and only rank 0 writes. `on_epoch(record)` gets each epoch's metrics.
     """
-    if config.batch_size % group.world_size:
-        raise ValueError(
-            f"--batch-size {config.batch_size} is the global batch; "
-            f"it must divide evenly over {group.world_size} processes"
-        )
-    checkpoint_path = output_dir / artifacts.CHECKPOINT
-    # channels_last is faster for convolutions on CPU (oneDNN) and on recent GPUs;
-    # benchmarks/profile_step.py --memory-format contiguous measures the difference.
-    memory_format = torch.channels_last
-    model.to(device=device, memory_format=memory_format)
-    train_images, train_labels = (t.to(device) for t in train)
-    test_images, test_labels = (t.to(device) for t in test)
-    if val is not None:
-        val = tuple(t.to(device) for t in val)
-
-    shard = math.ceil(len(train_images) / group.world_size)
-    steps_per_epoch = math.ceil(shard / (config.batch_size // group.world_size))
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    precision = precision_dtype(config.precision_used or config.precision, device)
-    torch.manual_seed(config.seed)
-    averaged = weight_average(model, config.ema_decay)
-    # The weights that are evaluated after every epoch and returned: the average, where one is kept.
-    kept = averaged.module if averaged is not None else model
-    # What a checkpoint saves and restores, and what it must match.
-    parts = dict(
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        averaged=averaged,
-        recipe=config.recipe(),
-        world_size=group.world_size,
-    )
-
-    result = FitResult()
-    state = EpochState(epoch=1)
-    if config.resume:
-        progress = load_checkpoint(checkpoint_path, **parts)
-        state = EpochState(**progress["epoch_state"])
-        result = FitResult(progress["history"], progress["train_seconds"], progress["train_images"])
-        model.to(memory_format=memory_format)
-        kept.to(memory_format=memory_format)
-        if not group.is_main:  # the saved running sums are the whole group's: count them once
-            state.loss_sum, state.correct, state.seen = 0.0, 0, 0
-        if state.epoch > config.epochs:
-            log(f"{checkpoint_path} is already complete ({config.epochs} epochs); nothing to resume")
-            return result
-        log(f"resuming from {checkpoint_path}: epoch {state.epoch}, batch {state.step}/{steps_per_epoch}")
-    trained = model
-    if group.enabled:
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-
-    def save(state: EpochState) -> None:
-        if group.is_main:
-            progress = dict(epoch_state=vars(state).copy(), **dataclasses.asdict(result))
-            save_checkpoint(checkpoint_path, progress=progress, **parts)
-        group.barrier()
-
-    progress_bar = not config.no_progress and group.is_main
-    # A bar is on screen while training: tqdm.write prints above it instead of through it.
-    clock = _Clock(config, steps_per_epoch, tqdm.write if progress_bar else log)
+    run = Run(model, splits, config, device, group)
+    state, result = run.resume(log) if config.resume else (EpochState(epoch=1), FitResult())
+    trained = run.wrapped()
+    progress = Progress(config, len(run.batches), log, group)
     with stop_on_signals() as received:
         # Under torchrun every process must stop after the same step, or the others would wait forever.
         stop = (lambda: group.any(received() is not None)) if group.enabled else (lambda: received() is not None)
         while state.epoch <= config.epochs:
+            on_step = progress.start(state)
             state = train_one_epoch(
-                trained,
-                train_images,
-                train_labels,
-                optimizer,
-                batch_size=config.batch_size,
-                state=state,
-                seed=config.seed,
-                scheduler=scheduler,
-                averaged=averaged,
-                **augmentation(config),
-                memory_format=memory_format,
-                autocast_dtype=precision,
-                should_stop=stop,
-                on_pace=clock.pace_hook(state.epoch),
-                progress=progress_bar,
-                group=group,
+                trained, run.batches, run.optimizer, run.scheduler, state, run.precision, stop, on_step
             )
-            loss_sum, correct, seen = group.sum([state.loss_sum, state.correct, state.seen])
-            if state.step < steps_per_epoch:
-                save(dataclasses.replace(state, loss_sum=loss_sum, correct=int(correct), seen=int(seen)))
-                raise TrainingInterrupted(received() or signal.SIGTERM, checkpoint_path, state.epoch)
-
-            result.train_seconds += state.seconds
-            result.train_images += int(seen)
-            record = {"epoch": state.epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
-            # Evaluate (and save) the model rank 0 holds, on every process.
-            group.share_buffers(kept)
-            if val is not None and len(val[0]):
-                loss, accuracy = _evaluate_group(kept, *val, group, memory_format)
-                record |= {"val_loss": loss, "val_accuracy": accuracy}
-            loss, accuracy = _evaluate_group(kept, test_images, test_labels, group, memory_format)
-            record |= {
-                "test_loss": loss,
-                "test_accuracy": accuracy,
-                # The learning rate as the epoch ends: the schedule's value after the epoch's last step.
-                "lr": scheduler.get_last_lr()[0] if scheduler is not None else config.lr,
-                "epoch_seconds": state.seconds,
-                "elapsed_seconds": result.train_seconds,
-            }
-            result.history.append(record)
-            log(_summary(record, config.epochs, clock.epoch_done(state.epoch)))
+            progress.close()
+            if state.step < len(run.batches):
+                run.save(run.summed(state), result)
+                raise TrainingInterrupted(received() or signal.SIGTERM, run.checkpoint, state.epoch)
+            record = run.record(run.summed(state), result)
+            log(progress.summary(record))
             if on_epoch is not None:
                 on_epoch(record)
-
             state = EpochState(epoch=state.epoch + 1)
-            save(state)
+            run.save(state, result)
             if stop() and state.epoch <= config.epochs:
-                raise TrainingInterrupted(received() or signal.SIGTERM, checkpoint_path, state.epoch)
-
-    if averaged is not None:
-        model.load_state_dict(averaged.module.state_dict())
+                raise TrainingInterrupted(received() or signal.SIGTERM, run.checkpoint, state.epoch)
     model.to(memory_format=torch.contiguous_format)
     return result
 
 
-def _evaluate_group(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    group: Distributed,
-    memory_format: torch.memory_format,
-) -> tuple[float, float]:
-    """Per-sample loss and accuracy over the whole split, each process scoring its slice."""
-    scored = evaluate(
-        model,
-        images[group.rank :: group.world_size],
-        labels[group.rank :: group.world_size],
-        memory_format=memory_format,
-    )
-    n = scored.num_samples
-    loss_sum, correct, total = group.sum([scored.loss * n, scored.accuracy * n, n])
-    return loss_sum / max(total, 1), correct / max(total, 1)
+class Run:
+    """What `fit` trains with: the model and data on the device, batches, optimizer, schedule and checkpoint."""
 
-
-class _Clock:
-    """How long the run will take: once from the pace of its first steps, then after every epoch."""
-
-    def __init__(self, config: TrainConfig, steps_per_epoch: int, say: Callable[[str], None]) -> None:
-        self.epochs, self.batch_size, self.steps_per_epoch, self.say = (
-            config.epochs,
-            config.batch_size,
-            steps_per_epoch,
-            say,
-        )
-        self.announced = False
-        self.start, self.epochs_done, self.first_epoch_end = time.perf_counter(), 0, 0.0
-
-    def pace_hook(self, epoch: int) -> Callable[[float, int], None] | None:
-        """For `train_one_epoch(on_pace=...)`: says the whole run's time once, early in the first epoch."""
-        if self.announced:
-            return None
-
-        def announce(seconds_per_step: float, step: int) -> None:
-            self.announced = True
-            steps_left = self.steps_per_epoch - step + (self.epochs - epoch) * self.steps_per_epoch
-            epochs = self.epochs - epoch + 1
-            self.say(
-                f"about {_duration(seconds_per_step * steps_left)} for {epochs} epoch{'s' * (epochs > 1)} "
-                f"at {self.batch_size / seconds_per_step:,.0f} images/s"
+    def __init__(
+        self, model: nn.Module, splits: Splits, config: TrainConfig, device: torch.device, group: Distributed
+    ) -> None:
+        if config.batch_size % group.world_size:
+            raise ValueError(
+                f"--batch-size {config.batch_size} is the global batch; "
+                f"it must divide evenly over {group.world_size} processes"
             )
+        self.model, self.config, self.group, self.device = model, config, group, device
+        self.checkpoint = Path(config.output_dir) / artifacts.CHECKPOINT
+        # channels_last is faster for convolutions on CPU (oneDNN) and on recent GPUs
+        # (benchmarks/profile_step.py --memory-format contiguous measures the difference).
+        self.memory_format = torch.channels_last
+        model.to(device=device, memory_format=self.memory_format)
+        images, labels = (t.to(device) for t in splits.train)
+        self.val = tuple(t.to(device) for t in splits.val) if splits.val is not None else None
+        self.test = tuple(t.to(device) for t in splits.test)
+        self.batches = Batches(
+            images, labels, config.batch_size, config.seed, augmentation(config), group, self.memory_format
+        )
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = make_scheduler(self.optimizer, config, len(self.batches))
+        self.precision = precision_dtype(config.precision_used or config.precision, device)
+        torch.manual_seed(config.seed)
+        # What a checkpoint saves and restores, and what it must match.
+        self.parts = dict(
+            model=model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            recipe=config.recipe(),
+            world_size=group.world_size,
+        )
 
-        return announce
+    def resume(self, log: Callable[[str], None]) -> tuple[EpochState, FitResult]:
+        """The position and history that the checkpoint holds, with the weights and generators restored."""
+        progress = load_checkpoint(self.checkpoint, **self.parts)
+        state = EpochState(**progress["epoch_state"])
+        self.model.to(memory_format=self.memory_format)
+        if not self.group.is_main:  # the saved running sums are the whole group's: count them once
+            state.loss_sum, state.correct, state.seen = 0.0, 0, 0
+        if state.epoch > self.config.epochs:
+            log(f"{self.checkpoint} is already complete ({self.config.epochs} epochs); nothing to resume")
+        else:
+            log(f"resuming from {self.checkpoint}: epoch {state.epoch}, batch {state.step}/{len(self.batches)}")
+        return state, FitResult(progress["history"], progress["train_seconds"], progress["train_images"])
 
-    def epoch_done(self, epoch: int) -> float:
-        """Seconds left after `epoch`, from the wall time per epoch, evaluation included.
+    def wrapped(self) -> nn.Module:
+        """The model as it trains: in DistributedDataParallel under torchrun."""
+        if not self.group.enabled:
+            return self.model
+        return nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device] if self.device.type == "cuda" else None
+        )
+
+    def summed(self, state: EpochState) -> EpochState:
+        """`state` with the running sums of the whole group."""
+        loss_sum, correct, seen = self.group.sum([state.loss_sum, state.correct, state.seen])
+        return dataclasses.replace(state, loss_sum=loss_sum, correct=int(correct), seen=int(seen))
+
+    def save(self, state: EpochState, result: FitResult) -> None:
+        if self.group.is_main:
+            progress = dict(epoch_state=vars(state).copy(), **dataclasses.asdict(result))
+            save_checkpoint(self.checkpoint, progress=progress, **self.parts)
+        self.group.barrier()
+
+    def record(self, state: EpochState, result: FitResult) -> dict[str, float]:
+        """The epoch's metrics, the model evaluated on the validation and test sets; added to `result`."""
+        result.train_seconds += state.seconds
+        result.train_images += state.seen
+        record = {
+            "epoch": state.epoch,
+            "train_loss": state.loss_sum / state.seen,
+            "train_accuracy": state.correct / state.seen,
+        }
+        # Evaluate (and save) the model rank 0 holds, on every process.
+        self.group.share_buffers(self.model)
+        if self.val is not None and len(self.val[0]):
+            loss, accuracy = self._evaluate(*self.val)
+            record |= {"val_loss": loss, "val_accuracy": accuracy}
+        loss, accuracy = self._evaluate(*self.test)
+        record |= {
+            "test_loss": loss,
+            "test_accuracy": accuracy,
+            # The learning rate as the epoch ends: the schedule's value after the epoch's last step.
+            "lr": self.scheduler.get_last_lr()[0] if self.scheduler is not None else self.config.lr,
+            "epoch_seconds": state.seconds,
+            "elapsed_seconds": result.train_seconds,
+        }
+        result.history.append(record)
+        return record
+
+    def _evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        """Per-sample loss and accuracy over the whole split, each process scoring its slice."""
+        rank, size = self.group.rank, self.group.world_size
+        scored = evaluate(self.model, images[rank::size], labels[rank::size], memory_format=self.memory_format)
+        n = scored.num_samples
+        loss_sum, correct, total = self.group.sum([scored.loss * n, scored.accuracy * n, n])
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+class Progress:
+    """What a person watching sees: a bar per epoch, the whole run's time once early, a line per epoch."""
+
+    def __init__(self, config: TrainConfig, steps: int, log: Callable[[str], None], group: Distributed) -> None:
+        self.epochs, self.batch_size, self.steps = config.epochs, config.batch_size, steps
+        self.show_bar = not config.no_progress and group.is_main
+        # A bar is on screen while training: tqdm.write prints above it instead of through it.
+        self.say = tqdm.write if self.show_bar else log
+        self.announced, self.bar = False, None
+        self.start_time, self.epochs_done, self.first_epoch_end = time.perf_counter(), 0, 0.0
+
+    def start(self, state: EpochState) -> Callable[[EpochState, torch.Tensor], None]:
+        """The `on_step` of the epoch that starts at `state`."""
+        bar = dict(total=self.steps, initial=state.step, desc=f"epoch {state.epoch}", leave=False)
+        self.bar = tqdm(**bar, disable=not self.show_bar)
+        first_step, epoch, paced = state.step, state.epoch, {}
+
+        def on_step(state: EpochState, loss_sum: torch.Tensor) -> None:
+            self.bar.update()
+            if self.show_bar and state.step % 50 == 0:
+                self.bar.set_postfix(loss=f"{loss_sum.item() / state.seen:.4f}", refresh=False)
+            if not self.announced and state.step - first_step == PACE_STEPS[0]:
+                paced["start"] = time.perf_counter()
+            elif not self.announced and state.step - first_step == PACE_STEPS[1]:
+                self.announce(
+                    (time.perf_counter() - paced["start"]) / (PACE_STEPS[1] - PACE_STEPS[0]), epoch, state.step
+                )
+
+        return on_step
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def announce(self, seconds_per_step: float, epoch: int, step: int) -> None:
+        """The whole run's time, once, from the pace of its first steps."""
+        self.announced = True
+        steps_left = self.steps - step + (self.epochs - epoch) * self.steps
+        epochs = self.epochs - epoch + 1
+        self.say(
+            f"about {_duration(seconds_per_step * steps_left)} for {epochs} epoch{'s' * (epochs > 1)} "
+            f"at {self.batch_size / seconds_per_step:,.0f} images/s"
+        )
+
+    def summary(self, record: dict[str, float]) -> str:
+        """The epoch's line, with the time left: from the wall time per epoch, evaluation included.
 
         The first epoch of a process also builds oneDNN's kernels (seconds, in bf16), so later
         estimates average over the epochs after it.
@@ -453,10 +426,10 @@ class _Clock:
         now = time.perf_counter()
         self.epochs_done += 1
         if self.epochs_done == 1:
-            per_epoch, self.first_epoch_end = now - self.start, now
+            per_epoch, self.first_epoch_end = now - self.start_time, now
         else:
             per_epoch = (now - self.first_epoch_end) / (self.epochs_done - 1)
-        return per_epoch * (self.epochs - epoch)
+        return _summary(record, self.epochs, per_epoch * (self.epochs - record["epoch"]))
 
 
 def _duration(seconds: float) -> str:

@@ -21,7 +21,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix, precision_
 
 from model import artifacts  # noqa: E402
 from model.files import atomic_path  # noqa: E402
-from model.metrics import MetricsError, read_metrics  # noqa: E402
+from model.training.metrics import MetricsError, read_metrics  # noqa: E402
 
 
 def per_class_scores(labels: torch.Tensor, predictions: torch.Tensor, class_names: Sequence[str]) -> dict:

@@ -1,14 +1,34 @@
-"""What a run folder already holds, so that a new run never replaces a finished run or drops a checkpoint unasked."""
+"""A run folder: what it holds (a new run never replaces a finished run or drops a checkpoint unasked), what
+of it a push publishes, what a new run makes stale, and moving artifacts into it."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
 from model import artifacts
-from model.metrics import MetricsError, read_metrics
+from model.training.metrics import MetricsError, read_metrics
+
+# Beside the weights, config and card (which every save writes), what a save or a push publishes.
+RUN_FILES = (
+    artifacts.METRICS,
+    artifacts.TRAINING_ARGS,
+    *artifacts.FIGURES,
+    artifacts.ONNX,
+    artifacts.TENSORBOARD_EVENTS,
+)
+# Made from the weights by a later command, so a new training run makes them stale: file -> why and how to redo it.
+STALE_AFTER_TRAINING = {
+    artifacts.ONNX: "python -m model.publishing.export re-creates it",
+    artifacts.RELIABILITY_PHOTOS: "python -m model.publishing.recalibrate FOLDER --photos DIR re-creates it",
+}
+# The ONNX graph holds the calibration, so new calibration values make it stale too.
+STALE_AFTER_CALIBRATION = {artifacts.ONNX: "python -m model.publishing.export re-creates it"}
 
 # checkpoint_position's answer for a checkpoint it cannot read.
 UNREADABLE = (0, 0, 0)
@@ -112,3 +132,50 @@ def _free_sibling(folder: Path) -> Path:
     while (candidate := folder.with_name(f"{folder.name}-{n}")).exists():
         n += 1
     return candidate
+
+
+def run_files(folder: str | Path) -> dict[str, Path]:
+    """Path in a repo -> file, for the RUN_FILES in `folder` (not the hidden temporaries of a killed command)."""
+    folder = Path(folder)
+    found = sorted(p for pattern in RUN_FILES for p in folder.glob(pattern) if not p.name.startswith("."))
+    return {p.relative_to(folder).as_posix(): p for p in found if p.is_file()}
+
+
+def remove_stale(folder: str | Path, stale: dict[str, str]) -> list[str]:
+    """Delete the files of `stale` that `folder` holds; one line per file, saying why, for the caller to print."""
+    removed = []
+    for name, why in stale.items():
+        path = Path(folder) / name
+        if path.exists():
+            path.unlink()
+            removed.append(f"removed {path}, made for the previous weights or calibration ({why})")
+    return removed
+
+
+def move_into(src_dir: Path, dest_dir: Path) -> list[Path]:
+    """Move every file of `src_dir` into `dest_dir`, each with one atomic rename."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for src in sorted(src_dir.iterdir()):
+        if src.is_file():
+            os.replace(src, dest_dir / src.name)
+            moved.append(dest_dir / src.name)
+    return moved
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fail now, not after an hour of training, if `folder` cannot take our artifacts.
+
+    Raises:
+        OSError: With a message naming the folder and the problem.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test."):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot write to the output folder {folder}: {err.strerror or err}") from err
+    free = shutil.disk_usage(folder).free
+    if free < 50 * 2**20:
+        raise OSError(f"only {free // 2**20} MiB free on the disk of {folder}; a run needs at least 50 MiB")

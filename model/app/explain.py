@@ -23,19 +23,20 @@ def grad_cam(model: TinyVGG, x: torch.Tensor, target: int | None = None) -> torc
         A (28, 28) tensor in [0, 1]: where the evidence for `target` lies.
     """
     x = x.reshape(1, 1, *x.shape[-2:])
-    # A mirror-averaged model answers from both views: explain that answer, each view's map turned back.
-    views = torch.cat([x, x.flip(-1)]) if model.mirror_average else x
-    *last_block, pool = model.conv_block_2
-    with torch.enable_grad():
-        activations = torch.nn.Sequential(*last_block)(model.conv_block_1(model.normalize(views))).detach()
-        activations.requires_grad_(True)
-        logits = model.head(pool(activations)).mean(0, keepdim=True)
-        target = int(logits.argmax(1)) if target is None else target
-        (gradients,) = torch.autograd.grad(logits[0, target], activations)
-    weights = gradients.mean((2, 3), keepdim=True)  # one weight per channel and view: its average gradient
-    cams = F.relu((weights * activations).sum(1, keepdim=True))
-    cams = F.interpolate(cams, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    cam = (cams[0] + cams[1].flip(-1)) / 2 if model.mirror_average else cams[0]
+    last_relu = model.conv_block_2[-2]  # the block ends with ReLU, then the pooling
+    seen = []
+    hook = last_relu.register_forward_hook(lambda module, args, out: seen.append(out))
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            target = int(logits.argmax(1)) if target is None else target
+            (gradients,) = torch.autograd.grad(logits[0, target], seen[0])
+    finally:
+        hook.remove()
+    activations = seen[0].detach()
+    weights = gradients.mean((2, 3), keepdim=True)  # one weight per channel: its average gradient
+    cam = F.relu((weights * activations).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     peak = cam.max()
     return (cam / peak if peak > 0 else cam).detach()
 

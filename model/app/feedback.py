@@ -13,7 +13,7 @@ minutes in the background: a failed or slow upload leaves them in the folder for
 the app goes on answering. The store is bounded (`max_bytes`): once full it refuses new records and
 keeps the old ones.
 
-    python -m model.feedback delete ID [--dir feedback] [--repo USER/NAME]   # when someone asks
+    python -m model.app.feedback delete ID [--dir feedback] [--repo USER/NAME]   # when someone asks
 """
 
 from __future__ import annotations
@@ -376,7 +376,9 @@ def _record(path: Path) -> Record:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.feedback", description="Manage the app's feedback records.")
+    parser = argparse.ArgumentParser(
+        prog="python -m model.app.feedback", description="Manage the app's feedback records."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("delete", help="delete one record, here and on the Hub (when someone asks)")
     p.add_argument("record_id", help=f"the id the app showed after sending, e.g. {EXAMPLE_ID}")
