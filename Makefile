@@ -54,13 +54,12 @@ test: setup
 figures: setup
 	$(PY) -m model.training.report --model model/pretrained --out images
 
-# Train the shipped model into model/pretrained/ (the `default` preset: about 7 minutes of training
-# on 2 CPU cores with native bfloat16, about 38 in fp32 on an AVX2-only EPYC, then a few minutes of
-# evaluation, calibration and export) and drop the checkpoint; where the real photos lie beside the
-# checkout, fit the photo calibration on the larger set, so that the smaller one checks it; then add
-# the ONNX weights, measure the model on the smaller set and the product photos (the card reports
-# them), copy both reliability diagrams into images/ and write the README's and docs' figures from
-# the new metrics.json.
+# Train the shipped model into model/pretrained/, replacing the one there (the `default` preset;
+# docs/performance.md gives its time on each kind of CPU), and drop the checkpoint; where the real
+# photos lie beside the checkout, fit the photo calibration on the larger set, so that the smaller one
+# checks it; then add the ONNX weights, measure the model on the smaller set, the product photos and
+# the test set as shop photos (the card and docs report them), copy both reliability diagrams into
+# images/ and write the README's and docs' figures from the new metrics.json.
 REAL_PHOTOS := ../shared/real-photos
 REAL_PHOTOS_LARGE := ../shared/real-photos-large
 PRODUCT_PHOTOS := ../shared/product-photos
