@@ -32,6 +32,7 @@ import argparse
 import io
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -226,9 +227,9 @@ COLUMNS = {
     "ece": ("its ECE", 2),
     "product": ("product photos", 1),
     "large": ("large phone set", 1),
-    "large_top3": ("among 3", 1),
+    "large_top3": ("large set, among 3", 1),
     "small": ("small phone set", 1),
-    "small_top3": ("among 3", 1),
+    "small_top3": ("small set, among 3", 1),
     "warned": ("warned", 1),
     "others_sure": ("hats etc. >=80%", 1),
     "upscaled_changed": ("other answer at 4,000 px", 1),
@@ -261,6 +262,68 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def record(folder: Path, this: str, results: dict[str, dict], command: str) -> None:
+    """Store the recipes' figures in `folder`'s metrics.json (model.training.metrics.Recipes) and rewrite its card."""
+    from model.publishing.card import record_figures
+
+    recipes = []
+    for name, result in results.items():
+        runs = result["runs"]
+        recipes.append(
+            {
+                "name": name,
+                "flags": RECIPES[name],
+                "seeds": result["seeds"],
+                "tflop": result["tflop"],
+                "train_minutes": statistics.mean(run["train_minutes"] for run in runs),
+                "means": {key: statistics.mean(run[key] for run in runs) for key in COLUMNS},
+                "lowest": {key: min(run[key] for run in runs) for key in COLUMNS},
+                "highest": {key: max(run[key] for run in runs) for key in COLUMNS},
+            }
+        )
+    figures = {"this": this, "recipes": recipes, "machine": processor_name(), "command": command}
+    record_figures(folder, load_folder(folder), "recipes", figures)
+
+
+# The frontier's panels: figure -> the floor a recipe must hold, as a function of today's mean (None: none).
+TARGETS = {
+    "test_accuracy": lambda today: 0.935,
+    "product": lambda today: today - 0.01,
+    "large": lambda today: today - 0.01,
+    "small": lambda today: today - 0.01,
+    "large_top3": lambda today: today - 0.01,
+    "small_top3": lambda today: today - 0.01,
+}
+
+
+def plot_frontier(results: dict[str, dict], path: Path, baseline: str = "today") -> None:
+    """Each figure against the recipes' TFLOP: the mean over the seeds, the spread as a bar, the floor dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 3, figsize=(12, 7), dpi=110)
+    for axis, (key, floor) in zip(axes.flat, TARGETS.items()):
+        for recipe, result in results.items():
+            values = [100 * run[key] for run in result["runs"]]
+            mean = statistics.mean(values)
+            spread = [[mean - min(values)], [max(values) - mean]]
+            axis.errorbar(result["tflop"], mean, yerr=spread, fmt="o", capsize=3)
+            axis.annotate(recipe, (result["tflop"], mean), textcoords="offset points", xytext=(4, 3), fontsize=6)
+        if baseline in results:
+            today = statistics.mean(run[key] for run in results[baseline]["runs"])
+            axis.axhline(100 * floor(today), color="grey", linestyle="--", linewidth=1)
+            axis.axvline(results[baseline]["tflop"] / 3, color="grey", linestyle=":", linewidth=1)
+        axis.set_title(COLUMNS[key][0], fontsize=9)
+        axis.set_xlabel("TFLOP of training", fontsize=8)
+        axis.set_ylabel("%", fontsize=8)
+    figure.suptitle("Recipes: mean and spread over the seeds; dashed: the floor; dotted: a third of today's operations")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="*", help=f"among {', '.join(RECIPES)} (default: all)")
@@ -275,6 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         help="trainings at once, each on the cores divided among them (default: 1, alone on every core)",
     )
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw the frontier: each figure against TFLOP")
+    parser.add_argument(
+        "--record",
+        nargs=2,
+        metavar=("FOLDER", "RECIPE"),
+        help="also store the table in FOLDER/metrics.json, FOLDER being a model trained with RECIPE, and rewrite "
+        "its card",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.recipes if name not in RECIPES]
     if unknown:
@@ -312,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot_frontier(results, args.plot)
+        print(f"frontier: {args.plot}")
+    if args.record:
+        folder, this = Path(args.record[0]), args.record[1]
+        if this not in results:
+            parser.error(f"--record: {this} is not among the recipes measured ({', '.join(results)})")
+        record(folder, this, results, shlex.join(["python", "benchmarks/recipes.py", *(argv or sys.argv[1:])]))
+        print(f"recorded in {folder / artifacts.METRICS} and its model card")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from model.tinyvgg import TinyVGG
 from model.training.augment import flip_and_shift
 from model.training.config import TrainConfig
 from model.training.data import Splits
-from model.training.device import native_bf16, precision_dtype, resolve_precision, select_device
+from model.training.device import native_bf16, precision_dtype, processor_name, resolve_precision, select_device
 from model.training.distributed import Distributed
 from model.training.engine import (
     Batches,
@@ -237,3 +238,10 @@ def test_cpu_is_always_available_and_a_missing_gpu_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             select_device("cuda")
+
+
+def test_the_processor_is_named_with_its_cores_kernels_and_bfloat16():
+    name = processor_name()
+
+    assert f"{os.cpu_count()} cores, {torch.backends.cpu.get_cpu_capability()}" in name
+    assert ("native bfloat16" in name) == native_bf16(torch.device("cpu"))

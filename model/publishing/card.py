@@ -117,6 +117,7 @@ def run_values(metrics: Metrics, args: dict[str, Any]) -> dict[str, Any]:
         real_photos=metrics.get("real_photos"),
         product_photos=metrics.get("product_photos"),
         candidates=candidates,
+        recipes=metrics.get("recipes"),
         leans=[leans(run, candidates["this"]) for run in candidates["runs"]] if candidates else [],
         command=metrics["command"],
         hyperparameters={key: args[key] for key in HYPERPARAMETERS if key in args},

@@ -42,7 +42,8 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def processor_name() -> str:
-    """The CPU as a person would name it, with its core count: timings mean little without it."""
+    """The CPU as a person would name it, with its core count and the vector instructions PyTorch uses on it
+    (AVX2, AVX512), and whether it has native bfloat16: timings mean little without them."""
     name = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():  # Linux: platform.processor() only says x86_64
@@ -50,7 +51,9 @@ def processor_name() -> str:
             line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
         ]
         name = models[0] if models else name
-    return f"{name}, {os.cpu_count()} cores"
+    kernels = torch.backends.cpu.get_cpu_capability()
+    bf16 = ", native bfloat16" if native_bf16(torch.device("cpu")) else ""
+    return f"{name}, {os.cpu_count()} cores, {kernels}{bf16}"
 
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:

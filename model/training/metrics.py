@@ -172,6 +172,28 @@ class Candidates(TypedDict):
     command: str
 
 
+class Recipe(TypedDict):
+    """One recipe of `benchmarks/recipes.py`, over its seeds: each figure's mean, lowest and highest."""
+
+    name: str
+    flags: list[str]  # what it changes in the default preset (train.py flags)
+    seeds: list[int]
+    tflop: float  # the operations of its training, evaluation excluded
+    train_minutes: float  # the mean over the seeds, on the machine of `Recipes.machine`
+    means: dict[str, float]  # figure -> mean over the seeds
+    lowest: dict[str, float]
+    highest: dict[str, float]
+
+
+class Recipes(TypedDict):
+    """`python benchmarks/recipes.py ... --record FOLDER`: the recipes weighed for this model, on several seeds."""
+
+    this: str  # the recipe this model was trained with
+    recipes: list[Recipe]
+    machine: str
+    command: str
+
+
 class Metrics(TypedDict):
     """metrics.json."""
 
@@ -192,6 +214,7 @@ class Metrics(TypedDict):
     product_photos: NotRequired[ProductPhotos]
     shop_photos: NotRequired[ShopPhotos]
     candidates: NotRequired[Candidates]
+    recipes: NotRequired[Recipes]
 
 
 class MetricsError(ValueError):
