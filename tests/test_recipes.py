@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -69,15 +70,38 @@ def test_recorded_recipes_appear_in_the_model_card_with_their_mean_and_spread(ph
     found = recipes.measure(run, recipes.prepared_photos(photo_root, tmp_path / "prepared.pt"))
     lower = {**found, "test_accuracy": found["test_accuracy"] - 0.01}
     results = {
-        "today": {"seeds": [42, 43], "tflop": 180.6, "runs": [found, lower]},
+        recipes.BASELINE: {"seeds": [42, 43], "tflop": 180.6, "runs": [found, lower]},
         "10 epochs": {"seeds": [42], "tflop": 60.2, "runs": [lower]},
     }
 
-    recipes.record(run, "today", results, "python benchmarks/recipes.py --record run today")
+    recipes.record(run, recipes.BASELINE, results, "python benchmarks/recipes.py --record run BASELINE")
 
     card = ModelCard.load(run / "README.md").text
     mean = (2 * found["test_accuracy"] - 0.01) / 2
-    assert "### Recipes" in card and "| **today** | 42, 43 | 180.6 |" in card
+    assert "### Recipes" in card and f"| **{recipes.BASELINE}** | 42, 43 | 180.6 |" in card
     assert f"{100 * mean:.2f}% ({100 * lower['test_accuracy']:.2f}-{100 * found['test_accuracy']:.2f})" in card
     recorded = json.loads((run / "metrics.json").read_text())["recipes"]
-    assert recorded["this"] == "today" and [r["name"] for r in recorded["recipes"]] == ["today", "10 epochs"]
+    assert recorded["this"] == recipes.BASELINE
+    assert [r["name"] for r in recorded["recipes"]] == [recipes.BASELINE, "10 epochs"]
+    assert "- 10 epochs (33% of the operations): Fashion-MNIST -0.50," in card, "what the step down costs"
+
+
+@pytest.mark.slow
+def test_a_run_is_measured_once_and_again_when_it_changes(photo_root, tmp_path):
+    run = shutil.copytree(ROOT / "model" / "pretrained", tmp_path / "run")
+    prepared = tmp_path / "prepared.pt"
+    sets = recipes.prepared_photos(photo_root, prepared)
+    first = recipes.measured(run, sets, prepared)
+    kept = run / recipes.FIGURES
+    assert json.loads(kept.read_text()) == pytest.approx(first, nan_ok=True)
+
+    kept.write_text(json.dumps({**first, "product": -1.0}))  # what an earlier measurement left
+    later = kept.stat().st_mtime + 10
+    os.utime(kept, (later, later))  # whatever the file system's clock resolution
+    assert recipes.measured(run, sets, prepared)["product"] == -1.0, "a run measured before is not measured again"
+
+    metrics = run / "metrics.json"
+    metrics.write_text(metrics.read_text())  # the run trained again
+    os.utime(metrics, (later + 10, later + 10))
+    again = recipes.measured(run, sets, prepared)
+    assert again["product"] == pytest.approx(first["product"]) and json.loads(kept.read_text())["product"] != -1.0
