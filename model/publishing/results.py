@@ -101,7 +101,8 @@ def summary(m: Metrics) -> str:
             "training",
             f"{f['train_seconds']} for {f['epochs']} epochs in {f['precision']} on "
             f"{m['environment'].get('cpu') or m['environment']['device']}, "
-            f"evaluation excluded ({f['images_per_second']} images/s; [on other CPUs](docs/performance.md))",
+            f"evaluation excluded ({f['images_per_second']} images/s; "
+            "[on other CPUs](docs/performance.md#what-training-costs))",
         ),
         (
             "calibration",
