@@ -63,17 +63,21 @@ def prepared_sets(photos: Path) -> dict[str, list[Photo]]:
     for name in PHONE_SETS:
         photo_set = read_photo_set(photos / name)
         sets[name] = [
-            (label, photo_set.right[label], _prepared(path))
+            (label, photo_set.right[label], prepared_or_none(path))
             for label, path in photo_set.photos
             if label in photo_set.right
         ]
-    sets[PRODUCT_SET] = [
-        (label, [label], _prepared(restored(path))) for path, label in read_labels(photos / PRODUCT_SET)
-    ]
+    sets[PRODUCT_SET] = product_photos(photos / PRODUCT_SET)
     return sets
 
 
-def _prepared(source) -> Prepared | None:
+def product_photos(folder: Path) -> list[Photo]:
+    """The product photos in `folder`, each restored to its shop colours and prepared; its class is its label."""
+    return [(label, [label], prepared_or_none(restored(path))) for path, label in read_labels(folder)]
+
+
+def prepared_or_none(source) -> Prepared | None:
+    """The photo prepared as `classify` prepares it; None where it refuses the image."""
     try:
         return prepare_image(source)
     except ImageError:

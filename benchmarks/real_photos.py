@@ -219,25 +219,38 @@ def plot_samples(records: list[dict], mapped: dict[str, list[str]], path: Path, 
     save_figure(fig, path)
 
 
+def upscale_choice(photos: PhotoSet) -> list[tuple[str, Path]]:
+    """The photos the upscale check runs: the first UPSCALE_PER_LABEL of each mapped label."""
+    return [
+        (label, path)
+        for label in photos.right
+        for path in [path for name, path in photos.photos if name == label][:UPSCALE_PER_LABEL]
+    ]
+
+
+def upscaled(path: Path, side: int) -> bytes:
+    """The photo upscaled to `side` pixels on its long side, as a JPEG (UPSCALE_QUALITY): a phone photo at full size."""
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+    scale = side / max(image.size)
+    large = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    large.save(buffer, "JPEG", quality=UPSCALE_QUALITY)
+    return buffer.getvalue()
+
+
 def upscaled_agreement(photos: PhotoSet, model: TinyVGG, side: int) -> dict:
     """The share of photos whose answer (top class, or refusal) stays the same when upscaled to `side` pixels."""
     same, right_small, right_large, count = 0, 0, 0, 0
-    for label in photos.right:
-        for path in [path for name, path in photos.photos if name == label][:UPSCALE_PER_LABEL]:
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-            scale = side / max(image.size)
-            large = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            large.save(buffer, "JPEG", quality=UPSCALE_QUALITY)
-            answers = []
-            for source in (path, buffer.getvalue()):
-                answer, _ = answer_photo(source, model)
-                answers.append(max(answer.probabilities, key=answer.probabilities.get) if answer else "(error)")
-            same += answers[0] == answers[1]
-            right_small += answers[0] in photos.right[label]
-            right_large += answers[1] in photos.right[label]
-            count += 1
+    for label, path in upscale_choice(photos):
+        answers = []
+        for source in (path, upscaled(path, side)):
+            answer, _ = answer_photo(source, model)
+            answers.append(max(answer.probabilities, key=answer.probabilities.get) if answer else "(error)")
+        same += answers[0] == answers[1]
+        right_small += answers[0] in photos.right[label]
+        right_large += answers[1] in photos.right[label]
+        count += 1
     return {
         "side": side,
         "photos": count,

@@ -30,7 +30,6 @@ table gives the mean over the seeds and the spread (lowest to highest).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -39,22 +38,22 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
 from torch.utils.flop_counter import FlopCounterMode
 
 if __package__ in (None, ""):  # run as a script: its neighbours are importable by name
-    from product_photos import read_labels, restored
+    from candidates import prepared_or_none, product_photos, scores
+    from real_photos import SURE, upscale_choice, upscaled
 else:  # imported as benchmarks.recipes (the tests)
-    from benchmarks.product_photos import read_labels, restored
+    from benchmarks.candidates import prepared_or_none, product_photos, scores
+    from benchmarks.real_photos import SURE, upscale_choice, upscaled
 from model import artifacts
 from model.loading import load_folder
-from model.predict import TOP_CLASSES, answer_logits, ood_warning
-from model.preprocess import ImageError, Prepared, prepare_image
+from model.predict import answer_logits, ood_warning
+from model.preprocess import ImageError, Prepared
 from model.training.calibrate import calibrate_prepared
 from model.training.config import TrainConfig
 from model.training.device import processor_name
@@ -68,12 +67,11 @@ DEFAULT_PHOTOS = ROOT.parent / "shared"
 DEFAULT_RUNS = ROOT / "runs" / "recipes"
 SEEDS = (42, 43, 44)
 FIGURES = "recipe-figures.json"  # a run's measured figures, beside its metrics.json
+BENCH = "bench.json"  # the whole command's wall time, written by this benchmark beside the run
 # Decided before any run was measured: the recipe that ships is shipped from this seed's run.
 SHIPPED_SEED = 42
 LARGE, SMALL, PRODUCT = "real-photos-large", "real-photos", "product-photos"
-# An answer this sure about a garment that is none of the ten classes (a hat) is overconfident.
-SURE = 0.8
-UPSCALE_SIDE, UPSCALE_PER_LABEL, UPSCALE_QUALITY = 4000, 40, 92
+UPSCALE_SIDE = 4000  # a 12-megapixel phone photo's long side
 
 # What each recipe changes in the `default` preset. BASELINE pins the default preset's recipe as it was when
 # cutting its operations was weighed (issue 39), so that it stays measurable whatever the preset becomes; it is
@@ -111,7 +109,7 @@ def train(recipe: str, seed: int, folder: Path, threads: int) -> None:
         subprocess.run(command, cwd=ROOT, check=True, stdout=out, stderr=subprocess.STDOUT, env=env)
     # The whole command's time, beside train.py's own: a resumed run's is only its last part.
     bench = {"wall_seconds": time.perf_counter() - started, "resumed": resume, "threads": threads}
-    (folder / "bench.json").write_text(json.dumps(bench) + "\n")
+    (folder / BENCH).write_text(json.dumps(bench) + "\n")
 
 
 def operations_per_image(flags: list[str]) -> float:
@@ -137,36 +135,16 @@ def prepared_photos(photos: Path, cache: Path) -> dict[str, list]:
     sets = {}
     for name in (LARGE, SMALL):
         photo_set = read_photo_set(photos / name)
-        sets[name] = [(label, photo_set.right.get(label), _prepared(path)) for label, path in photo_set.photos]
-        chosen = [
-            (label, path)
-            for label in photo_set.right
-            for path in [p for n, p in photo_set.photos if n == label][:UPSCALE_PER_LABEL]
-        ]
+        sets[name] = [(label, photo_set.right.get(label), prepared_or_none(path)) for label, path in photo_set.photos]
         if name == SMALL:
-            sets["upscaled"] = [(_prepared(path), _prepared(_upscaled(path))) for _, path in chosen]
-    sets[PRODUCT] = [(label, [label], _prepared(restored(path))) for path, label in read_labels(photos / PRODUCT)]
+            sets["upscaled"] = [
+                (prepared_or_none(path), prepared_or_none(upscaled(path, UPSCALE_SIDE)))
+                for _, path in upscale_choice(photo_set)
+            ]
+    sets[PRODUCT] = product_photos(photos / PRODUCT)
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(sets, cache)
     return sets
-
-
-def _prepared(source) -> Prepared | None:
-    try:
-        return prepare_image(source)
-    except ImageError:
-        return None
-
-
-def _upscaled(path: Path) -> bytes:
-    """The photo upscaled to UPSCALE_SIDE pixels on its long side, as a 12-megapixel phone photo arrives."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-    scale = UPSCALE_SIDE / max(image.size)
-    large = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    large.save(buffer, "JPEG", quality=UPSCALE_QUALITY)
-    return buffer.getvalue()
 
 
 def answered(model, prepared: Prepared | None) -> tuple[list[str], float, bool] | None:
@@ -219,25 +197,17 @@ def measure(folder: Path, sets: dict[str, list]) -> dict[str, float]:
         first, second = answered(calibrated, small), answered(calibrated, large)
         changed.append((first and first[0][0]) != (second and second[0][0]))
     found["upscaled_changed"] = statistics.mean(changed)
-    bench = folder / "bench.json"
-    whole = bench.is_file() and not json.loads(bench.read_text())["resumed"]
-    found["wall_minutes"] = json.loads(bench.read_text())["wall_seconds"] / 60 if whole else float("nan")
+    bench = json.loads((folder / BENCH).read_text()) if (folder / BENCH).is_file() else None
+    whole = bench is not None and not bench["resumed"]  # a resumed run's whole-command time is only its last part
+    found["wall_minutes"] = bench["wall_seconds"] / 60 if whole else float("nan")
     return found
 
 
 def _mean_per_label(model, photos: list) -> tuple[float, float]:
-    """The mean over labels of the share whose top class is right, and of the share with the right class in the
-    top three; a refused photo counts as wrong."""
-    right, top = defaultdict(list), defaultdict(list)
-    for label, classes, prepared in photos:
-        answer = answered(model, prepared)
-        ranked = answer[0] if answer else []
-        right[label].append(bool(ranked) and ranked[0] in classes)
-        top[label].append(any(name in classes for name in ranked[:TOP_CLASSES]))
-    return (
-        statistics.mean(statistics.mean(v) for v in right.values()),
-        statistics.mean(statistics.mean(v) for v in top.values()),
-    )
+    """The mean over labels of the share whose top class is right, and of the share with the right class among
+    the three shown; a refused photo counts as wrong."""
+    found = scores(model, photos)
+    return statistics.mean(found["accuracy"].values()), statistics.mean(found["top3"].values())
 
 
 # The figures in the table: key -> (heading, as a percentage with this many decimals).
