@@ -321,6 +321,43 @@ def plot_frontier(results: dict[str, dict], path: Path, baseline: str = BASELINE
     plt.close(figure)
 
 
+def train_all(recipes: list[str], seeds: list[int], runs: Path, jobs: int) -> None:
+    """Train every recipe on every seed into RUNS, `jobs` at a time, each on its share of the cores."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ThreadPoolExecutor(jobs) as pool:
+        done = [
+            pool.submit(train, recipe, seed, run_folder(runs, recipe, seed), threads)
+            for recipe in recipes
+            for seed in seeds
+        ]
+        for future in done:
+            future.result()
+
+
+def measure_all(recipes: list[str], seeds: list[int], runs: Path, photos: Path) -> dict[str, dict]:
+    """Per recipe with a finished run: its operations, images seen and TFLOP, and the figures of each run."""
+    prepared = runs / "prepared.pt"
+    sets = prepared_photos(photos, prepared)
+    results = {}
+    for recipe in recipes:
+        folders = [run_folder(runs, recipe, seed) for seed in seeds]
+        done = [(seed, folder) for seed, folder in zip(seeds, folders) if finished_run(folder)]
+        if not done:
+            continue
+        metrics = read_metrics(done[0][1])
+        flops = operations_per_image(RECIPES[recipe])
+        seen = len(metrics["history"]) * metrics["data"]["train_images"]
+        results[recipe] = {
+            "seeds": [seed for seed, _ in done],
+            "flops_per_image": flops,
+            "images_seen": seen,
+            "tflop": flops * seen / 1e12,
+            "runs": [measured(folder, sets, prepared) for _, folder in done],
+        }
+        print(f"measured {recipe}", file=sys.stderr, flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="*", help=f"among {', '.join(RECIPES)} (default: all)")
@@ -349,34 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipe {', '.join(unknown)}; choose among {', '.join(RECIPES)}")
     recipes = args.recipes or list(RECIPES)
     if not args.measure_only:
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        with ThreadPoolExecutor(args.jobs) as pool:
-            done = [
-                pool.submit(train, recipe, seed, run_folder(args.runs, recipe, seed), threads)
-                for recipe in recipes
-                for seed in args.seeds
-            ]
-            for future in done:
-                future.result()
-    prepared = args.runs / "prepared.pt"
-    sets = prepared_photos(args.photos, prepared)
-    results = {}
-    for recipe in recipes:
-        folders = [run_folder(args.runs, recipe, seed) for seed in args.seeds]
-        done = [(seed, folder) for seed, folder in zip(args.seeds, folders) if finished_run(folder)]
-        if not done:
-            continue
-        metrics = read_metrics(done[0][1])
-        flops = operations_per_image(RECIPES[recipe])
-        seen = len(metrics["history"]) * metrics["data"]["train_images"]
-        results[recipe] = {
-            "seeds": [seed for seed, _ in done],
-            "flops_per_image": flops,
-            "images_seen": seen,
-            "tflop": flops * seen / 1e12,
-            "runs": [measured(folder, sets, prepared) for _, folder in done],
-        }
-        print(f"measured {recipe}", file=sys.stderr, flush=True)
+        train_all(recipes, args.seeds, args.runs, args.jobs)
+    results = measure_all(recipes, args.seeds, args.runs, args.photos)
     print(f"On {processor_name()}; the shipped seed is {SHIPPED_SEED}, chosen before any run was measured.")
     print(table(results))
     if args.json:
